@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks (run from the repository root: python -m benchmarks.NAME)."""

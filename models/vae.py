@@ -1,0 +1,58 @@
+"""The VAE generative model p(z) p_theta(x|z) with an MLP decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+
+from ppvae.data.base import DataSpec
+from ppvae.errors import ConfigError
+from ppvae.likelihoods import make_head
+from ppvae.nets import mlp
+from ppvae.registry import MODELS
+
+
+@dataclass(frozen=True)
+class VAEOptions:
+    """Decoder shape and likelihood of the VAE."""
+
+    z_dim: int = 50
+    hidden: tuple[int, ...] = (400,)
+    activation: str = "softplus"
+    likelihood: Literal["bernoulli", "gaussian", "gaussian_fixed"] = "bernoulli"
+    mean: Literal["sigmoid", "identity"] = "sigmoid"
+    min_scale: float = 0.0
+    fixed_scale: float = 0.1
+
+    def validate(self) -> None:
+        if self.z_dim < 1:
+            raise ConfigError(f"model.z_dim must be >= 1; got {self.z_dim}")
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError(f"model.hidden sizes must be >= 1; got {list(self.hidden)}")
+        if self.min_scale < 0 or not self.fixed_scale > 0:
+            raise ConfigError("model.min_scale must be >= 0 and model.fixed_scale > 0")
+
+
+@MODELS.register("vae", config=VAEOptions)
+class VAE(PyroModule):
+    """z ~ N(0, I); x ~ p_theta(x | z) with Bernoulli or Gaussian likelihood."""
+
+    def __init__(self, opts: VAEOptions, spec: DataSpec) -> None:
+        super().__init__()
+        self.z_dim = opts.z_dim
+        self.decoder, width = mlp(opts.z_dim, opts.hidden, opts.activation)
+        self.head = make_head(
+            opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
+        )
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        n = x.shape[0]
+        loc = x.new_zeros(self.z_dim)
+        with pyro.plate("data", n):
+            z = pyro.sample("z", dist.Normal(loc, torch.ones_like(loc)).to_event(1))
+            pyro.sample("x", self.head(self.decoder(z)), obs=x)

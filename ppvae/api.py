@@ -1,0 +1,110 @@
+"""Python API: ``fit(config) -> Run`` and ``load(run_dir) -> Run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+
+from ppvae.checkpoint import CHECKPOINT, load_checkpoint
+from ppvae.config import RunConfig, from_dict, load_config
+from ppvae.data import load_data
+from ppvae.data.base import DataSpec, TensorData
+from ppvae.errors import RunError
+from ppvae.pair import Pair, build_pair, check_pair
+from ppvae.train import METRICS, RUN_JSON, Hooks, train
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run: config, data shape, model/guide pair and metrics."""
+
+    run_dir: Path
+    config: RunConfig
+    spec: DataSpec
+    pair: Pair
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> pyro.nn.PyroModule:
+        return self.pair.model
+
+    @property
+    def guide(self) -> pyro.nn.PyroModule:
+        return self.pair.guide
+
+    def load_data(self, data_dir: str | os.PathLike[str] | None = None) -> TensorData:
+        """The run's dataset (same options, same test split)."""
+        return load_data(self.config.data, data_dir)
+
+
+def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
+    """``runs/<config name>-<YYYYmmdd-HHMMSS>``."""
+    return Path(base) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def as_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str]) -> RunConfig:
+    """A RunConfig from a RunConfig, a dict or a TOML path."""
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return from_dict(config)
+    return load_config(config)
+
+
+def fit(
+    config: RunConfig | dict[str, Any] | str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    data: TensorData | None = None,
+    resume: bool = False,
+    hooks: Hooks | None = None,
+) -> Run:
+    """Train a config (object, dict or TOML path) and return the run."""
+    cfg = as_config(config)
+    data = data if data is not None else load_data(cfg.data, data_dir)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    result = train(cfg, data, run_dir, resume=resume, hooks=hooks)
+    result.pair.train(False)
+    return Run(result.run_dir, cfg, data.spec, result.pair, result.metrics)
+
+
+def read_run_info(run_dir: Path) -> tuple[RunConfig, DataSpec]:
+    """The config and data spec saved in a run folder."""
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a ppvae run folder (no {RUN_JSON})")
+    info = json.loads(path.read_text())
+    s = info["spec"]
+    spec = DataSpec(
+        x_dim=int(s["x_dim"]),
+        image_shape=tuple(s["image_shape"]) if s.get("image_shape") else None,
+        num_classes=s.get("num_classes"),
+    )
+    return from_dict(info["config"]), spec
+
+
+def load(run_dir: str | os.PathLike[str]) -> Run:
+    """Rebuild a run's model and guide from its last checkpoint (no code is executed from it)."""
+    run_dir = Path(run_dir)
+    cfg, spec = read_run_info(run_dir)
+    state = load_checkpoint(run_dir / CHECKPOINT)
+    pair = build_pair(cfg, spec)
+    pair.model.load_state_dict(state["model"])
+    pair.guide.load_state_dict(state["guide"])
+    check_pair(pair, torch.zeros(2, spec.x_dim))
+    pair.train(False)
+    metrics_path = run_dir / METRICS
+    metrics = (
+        [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        if metrics_path.is_file()
+        else []
+    )
+    return Run(run_dir, cfg, spec, pair, metrics)

@@ -1,0 +1,39 @@
+"""Atomic checkpoint files holding tensors and JSON only (loaded with weights_only=True)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ppvae.errors import RunError
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint without executing code from it."""
+    if not path.is_file():
+        raise RunError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise RunError(f"cannot read checkpoint {path}: {exc}") from None

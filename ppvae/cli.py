@@ -1,0 +1,196 @@
+"""The ``ppvae`` command line: list, train, evaluate, sample, reconstruct, manifold, embed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ppvae.config import apply_overrides, from_dict
+from ppvae.errors import PPVAEError
+from ppvae.plugins import load_plugins, plugin_ref
+from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
+
+SHORTCUTS = {
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "elbo": "train.elbo",
+    "seed": "train.seed",
+    "num_particles": "train.num_particles",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ppvae", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import a module (or .py file) that registers models/guides")
+        sp.add_argument("--data-dir", help="data root (default: $PPVAE_DATA_DIR or user cache)")
+
+    sp = sub.add_parser("list", help="registered models, guides, ELBOs and datasets")
+    common(sp)
+
+    sp = sub.add_parser("train", help="train a model/guide pair by SVI")
+    common(sp)
+    sp.add_argument("--config", help="TOML config file")
+    sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
+    sp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a config value, e.g. --set model.z_dim=2")
+    for flag, key in SHORTCUTS.items():
+        sp.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {key}=...")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
+    common(sp)
+    sp.add_argument("run")
+    sp.add_argument("--k", type=int, default=1000, help="importance samples per example")
+    sp.add_argument("--n", type=int, help="evaluate only the first N test examples")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--no-progress", action="store_true")
+
+    for name, helptext in [
+        ("sample", "PNG of samples from the model"),
+        ("reconstruct", "PNG of test images and their reconstructions"),
+        ("manifold", "PNG of the decoded 2-D latent grid"),
+        ("embed", "PNG of test-set latent means coloured by label"),
+    ]:
+        sp = sub.add_parser(name, help=helptext)
+        common(sp)
+        sp.add_argument("run")
+        sp.add_argument("--out", help=f"PNG path (default RUN/{name}.png)")
+        sp.add_argument("--n", type=int, help="how many examples / samples (grid side: --grid)")
+        sp.add_argument("--grid", type=int, default=20, help="manifold grid side")
+        sp.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _list() -> int:
+    for title, reg in [("models", MODELS), ("guides", GUIDES), ("elbos", ELBOS),
+                       ("datasets", DATASETS)]:
+        print(f"{title}:")
+        for e in reg.entries():
+            print(f"  {e.name:<12} {e.doc}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ppvae.api import default_run_dir, read_run_info
+    from ppvae.config import load_config
+    from ppvae.data import load_data
+    from ppvae.progress import TqdmHooks
+    from ppvae.train import train
+
+    overrides = list(args.set)
+    for flag, key in SHORTCUTS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.resume and not args.out:
+        raise PPVAEError("--resume needs --out RUN_DIR (the run to continue)")
+    if args.config:
+        raw: dict[str, Any] = load_config(args.config).to_dict()
+    elif args.resume:
+        raw = read_run_info(Path(args.out))[0].to_dict()
+    else:
+        raise PPVAEError("train needs --config FILE (or --resume --out RUN_DIR)")
+    raw = apply_overrides(raw, overrides)
+    plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
+    raw["plugins"] = list(dict.fromkeys(plugins))
+    cfg = from_dict(raw)
+    data = load_data(cfg.data, args.data_dir)
+    out = Path(args.out) if args.out else default_run_dir(cfg)
+    print(f"run folder: {out}", flush=True)
+    print(f"data: {data.name}, {data.n_train} train / {data.n_test} test; "
+          f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}", flush=True)
+    result = train(cfg, data, out, resume=args.resume,
+                   hooks=TqdmHooks(False if args.no_progress else None))
+    if result.metrics:
+        last = result.metrics[-1]
+        print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
+              f"checkpoint {out / 'checkpoint.pt'}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ppvae.api import load
+    from ppvae.loglik import log_likelihood
+    from ppvae.objectives import elbo_objective
+    from ppvae.progress import counter
+
+    run = load(args.run)
+    data = run.load_data(args.data_dir)
+    x = data.x_test[: args.n] if args.n else data.x_test
+    torch.manual_seed(args.seed)
+    elbo = elbo_objective(run.config, run.pair).evaluate(
+        run.pair, x, None, run.config.train.eval_batch_size
+    )
+    bar = counter(x.shape[0], f"log p(x), k={args.k}", False if args.no_progress else None)
+    lp, _ = log_likelihood(run.pair, x, k=args.k, progress=bar.update)
+    bar.close()
+    result = {
+        "run": str(run.run_dir), "n_test": int(x.shape[0]), "k": args.k,
+        "test_elbo": elbo, "test_log_px": float(lp.mean()),
+        "test_log_px_stderr": float(lp.std() / x.shape[0] ** 0.5),
+    }
+    print(f"test examples      {result['n_test']}")
+    print(f"test ELBO          {elbo:.3f} nats/example ({run.config.train.elbo})")
+    print(f"test log p(x)      {result['test_log_px']:.3f} nats/example "
+          f"(importance sampled, k={args.k}; ±{result['test_log_px_stderr']:.3f} s.e.)")
+    out = Path(run.run_dir) / f"evaluate-k{args.k}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"saved {out}")
+    return 0
+
+
+def _figure(args: argparse.Namespace) -> int:
+    from ppvae import plots
+    from ppvae.api import load
+
+    run = load(args.run)
+    torch.manual_seed(args.seed)
+    spec, cmd = run.spec, args.command
+    data = run.load_data(args.data_dir)
+    if cmd == "sample":
+        fig = plots.samples_figure(run.pair, args.n or (100 if spec.image_shape else 2000),
+                                   spec.x_dim, spec.image_shape, data.x_test)
+    elif cmd == "reconstruct":
+        fig = plots.reconstructions_figure(run.pair, data.x_test[: args.n or 50], spec.image_shape)
+    elif cmd == "manifold":
+        fig = plots.manifold_figure(run.pair, args.grid, spec.x_dim, spec.image_shape)
+    else:
+        n = args.n or 5000
+        labels = data.y_test[:n] if data.y_test is not None else None
+        fig = plots.embedding_figure(run.pair, data.x_test[:n], labels)
+    path = plots.save(fig, args.out or Path(run.run_dir) / f"{cmd}.png")
+    print(f"saved {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        load_plugins([plugin_ref(p) for p in args.plugin])
+        if args.command == "list":
+            return _list()
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        return _figure(args)
+    except PPVAEError as exc:
+        print(f"ppvae: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ppvae: interrupted; the last completed epoch's checkpoint is kept", file=sys.stderr)
+        return 130

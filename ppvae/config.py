@@ -1,0 +1,175 @@
+"""Typed run configuration: TOML in, dataclasses out, unknown keys refused."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ppvae.errors import ConfigError
+from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS, Registry
+from ppvae.typed import build, check_keys, to_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered name plus its typed options."""
+
+    name: str
+    options: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., **options}``."""
+        opts = to_dict(self.options) if self.options is not None else {}
+        return {"name": self.name, **opts}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every model/guide pair.
+
+    ``validate_args`` keeps Pyro's distribution checks on in the training loop; they always
+    run when the pair is checked on a first batch, and the loop always stops on a NaN loss.
+    """
+
+    elbo: str = "trace"
+    num_particles: int = 1
+    vectorize_particles: bool = True
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    eval_batch_size: int = 2000
+    seed: int = 0
+    validate_args: bool = False
+
+    def validate(self) -> None:
+        """Range checks."""
+        for name in ("num_particles", "epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0; got {self.lr}")
+        ELBOS.entry(self.elbo)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to reproduce a training run."""
+
+    name: str
+    data: Component
+    model: Component
+    guide: Component
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plugins: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form (round-trips through :func:`from_dict`)."""
+        return {
+            "name": self.name,
+            "plugins": list(self.plugins),
+            "data": self.data.to_dict(),
+            "model": self.model.to_dict(),
+            "guide": self.guide.to_dict(),
+            "train": to_dict(self.train),
+        }
+
+    def replace(self, overrides: list[str]) -> RunConfig:
+        """A copy with ``section.key=value`` overrides applied."""
+        return from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+TOP_KEYS = ["name", "plugins", "data", "model", "guide", "train"]
+
+
+def _component(reg: Registry[Any], raw: Any, where: str) -> Component:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{where}] must be a table with at least a 'name' key")
+    if "name" not in raw:
+        raise ConfigError(f"[{where}] needs a 'name'; valid names: {', '.join(reg.names())}")
+    values = dict(raw)
+    name = values.pop("name")
+    entry = reg.entry(name)
+    if entry.config is None:
+        check_keys(values, ["name"], where)
+        return Component(name, None)
+    return Component(name, build(entry.config, values, where))
+
+
+def from_dict(raw: dict[str, Any], name: str | None = None) -> RunConfig:
+    """A :class:`RunConfig` from a parsed TOML/JSON dict; plugins are imported first."""
+    from ppvae.plugins import load_plugins
+
+    check_keys(raw, TOP_KEYS, "top level")
+    plugins = raw.get("plugins", [])
+    if isinstance(plugins, str) or not isinstance(plugins, list):
+        raise ConfigError(f"plugins must be a list of module names; got {plugins!r}")
+    load_plugins(plugins)
+    for section in ("data", "model", "guide"):
+        if section not in raw:
+            raise ConfigError(f"config needs a [{section}] table")
+    train = raw.get("train", {})
+    if not isinstance(train, dict):
+        raise ConfigError("[train] must be a table")
+    run_name = raw.get("name", name or "run")
+    if not isinstance(run_name, str):
+        raise ConfigError(f"name must be a string; got {run_name!r}")
+    return RunConfig(
+        name=run_name,
+        data=_component(DATASETS, raw["data"], "data"),
+        model=_component(MODELS, raw["model"], "model"),
+        guide=_component(GUIDES, raw["guide"], "guide"),
+        train=build(TrainConfig, train, "train"),
+        plugins=tuple(plugins),
+    )
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (number, bool, list, quoted string) or else the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings to a copy of ``raw``."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a table")
+        node[parts[-1]] = parse_value(text.strip())
+    return out
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a TOML config file and apply overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    raw.setdefault("name", path.stem)
+    return from_dict(apply_overrides(raw, overrides or []))
+
+
+def with_train(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """A copy with some train fields changed."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))

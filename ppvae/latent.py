@@ -1,0 +1,54 @@
+"""Read a model/guide pair generically: encode, decode, sample from the prior."""
+
+from __future__ import annotations
+
+import torch
+from pyro import poutine
+from pyro.distributions import TorchDistribution
+
+from ppvae.errors import ConfigError
+from ppvae.pair import OBS_SITE, Pair, sample_sites
+
+
+def _trace(fn, *args) -> poutine.Trace:  # noqa: ANN001
+    with torch.no_grad():
+        return poutine.trace(fn).get_trace(*args)
+
+
+def latent_site(pair: Pair, x: torch.Tensor) -> tuple[str, int]:
+    """The single latent site of the guide and its dimension."""
+    gtr = _trace(pair.guide, x[:1], None)
+    sites = list(sample_sites(gtr).items())
+    if len(sites) != 1:
+        names = [n for n, _ in sites]
+        raise ConfigError(f"this needs a guide with one latent site; it has {names}")
+    name, site = sites[0]
+    return name, int(site["value"].shape[-1])
+
+
+def encode_mean(pair: Pair, x: torch.Tensor) -> torch.Tensor:
+    """Mean of q(z|x) for each row of ``x``."""
+    name, _ = latent_site(pair, x)
+    return torch.cat([_trace(pair.guide, xb, None).nodes[name]["fn"].mean for xb in x.split(2000)])
+
+
+def decode(pair: Pair, z: torch.Tensor, x_dim: int, site: str = "z") -> TorchDistribution:
+    """p(x | z) for a batch of latents ``z`` (shape (n, z_dim))."""
+    dummy = z.new_zeros(z.shape[0], x_dim)
+    tr = _trace(poutine.condition(pair.model, data={site: z}), dummy, None)
+    return tr.nodes[OBS_SITE]["fn"]
+
+
+def prior_decode(pair: Pair, n: int, x_dim: int) -> tuple[torch.Tensor, TorchDistribution]:
+    """``n`` prior draws z and p(x | z) for them."""
+    tr = _trace(pair.model, torch.zeros(n, x_dim), None)
+    name = next(k for k, s in sample_sites(tr).items() if not s["is_observed"])
+    return tr.nodes[name]["value"], tr.nodes[OBS_SITE]["fn"]
+
+
+def reconstruct(pair: Pair, x: torch.Tensor) -> torch.Tensor:
+    """Mean of p(x | z) with z ~ q(z | x)."""
+    with torch.no_grad():
+        gtr = poutine.trace(pair.guide).get_trace(x, None)
+        mtr = poutine.trace(poutine.replay(pair.model, trace=gtr)).get_trace(x, None)
+    return mtr.nodes[OBS_SITE]["fn"].mean

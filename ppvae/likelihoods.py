@@ -1,0 +1,69 @@
+"""Observation heads: map decoder features to p(x|z)."""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ppvae.errors import ConfigError
+
+
+class BernoulliHead(nn.Module):
+    """Bernoulli parametrized by logits (grey levels in [0, 1] allowed as soft targets)."""
+
+    def __init__(self, width: int, x_dim: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(width, x_dim)
+
+    def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
+        return dist.Bernoulli(logits=self.logits(h), validate_args=False).to_event(1)
+
+
+class GaussianHead(nn.Module):
+    """Diagonal Gaussian with a learned per-dimension std, floored at ``min_scale``."""
+
+    def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, min_scale: float) -> None:
+        super().__init__()
+        self.loc = nn.Linear(width, x_dim)
+        self.scale = nn.Linear(width, x_dim)
+        self.sigmoid_mean = sigmoid_mean
+        self.min_scale = min_scale
+
+    def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
+        loc = self.loc(h)
+        if self.sigmoid_mean:
+            loc = torch.sigmoid(loc)
+        scale = F.softplus(self.scale(h)) + self.min_scale
+        return dist.Normal(loc, scale).to_event(1)
+
+
+class FixedGaussianHead(nn.Module):
+    """Diagonal Gaussian with a fixed std."""
+
+    def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, scale: float) -> None:
+        super().__init__()
+        self.loc = nn.Linear(width, x_dim)
+        self.sigmoid_mean = sigmoid_mean
+        self.fixed_scale = scale
+
+    def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
+        loc = self.loc(h)
+        if self.sigmoid_mean:
+            loc = torch.sigmoid(loc)
+        return dist.Normal(loc, self.fixed_scale).to_event(1)
+
+
+def make_head(
+    kind: str, width: int, x_dim: int, mean: str, min_scale: float, fixed_scale: float
+) -> nn.Module:
+    """The observation head for ``kind`` (bernoulli, gaussian, gaussian_fixed)."""
+    sigmoid_mean = mean == "sigmoid"
+    if kind == "bernoulli":
+        return BernoulliHead(width, x_dim)
+    if kind == "gaussian":
+        return GaussianHead(width, x_dim, sigmoid_mean, min_scale)
+    if kind == "gaussian_fixed":
+        return FixedGaussianHead(width, x_dim, sigmoid_mean, fixed_scale)
+    raise ConfigError(f"unknown likelihood {kind!r}; valid: bernoulli, gaussian, gaussian_fixed")

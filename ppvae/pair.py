@@ -1,0 +1,108 @@
+"""Build a registered model/guide pair and check that the guide fits the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+from pyro.poutine.util import site_is_subsample
+
+from ppvae.config import RunConfig
+from ppvae.data.base import DataSpec
+from ppvae.errors import IncompatiblePairError
+from ppvae.registry import GUIDES, MODELS
+
+OBS_SITE = "x"
+
+
+@dataclass
+class Pair:
+    """A model and its guide, plus the plate nesting the model uses."""
+
+    model: PyroModule
+    guide: PyroModule
+    max_plate_nesting: int = 1
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """All trainable parameters of model and guide, each once."""
+        seen: dict[int, torch.nn.Parameter] = {}
+        for p in [*self.model.parameters(), *self.guide.parameters()]:
+            seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    def train(self, mode: bool = True) -> Pair:
+        self.model.train(mode)
+        self.guide.train(mode)
+        return self
+
+
+def build_pair(cfg: RunConfig, spec: DataSpec) -> Pair:
+    """Instantiate the model and guide a config names."""
+    model = MODELS.get(cfg.model.name)(cfg.model.options, spec)
+    guide = GUIDES.get(cfg.guide.name)(cfg.guide.options, spec)
+    return Pair(model, guide)
+
+
+def sample_sites(trace: poutine.Trace) -> dict[str, dict]:
+    """The sample sites of a trace, plates left out."""
+    return {
+        n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)
+    }
+
+
+def _shape(site: dict) -> tuple[int, ...]:
+    fn = site["fn"]
+    return tuple(fn.batch_shape) + tuple(fn.event_shape)
+
+
+def _trace(fn: PyroModule, who: str, x: torch.Tensor, y: torch.Tensor | None) -> poutine.Trace:
+    try:
+        with torch.no_grad():
+            return poutine.trace(fn).get_trace(x, y)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise IncompatiblePairError(
+            f"the {who} failed on a batch of shape {tuple(x.shape)}: {exc}"
+        ) from exc
+
+
+def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> int:
+    """Refuse a guide whose latent sites or shapes differ from the model's.
+
+    Returns the model's maximum plate nesting.
+    """
+    x = x[:2]
+    y = y[:2] if y is not None else None
+    mtr = _trace(pair.model, "model", x, y)
+    gtr = _trace(pair.guide, "guide", x, y)
+    msites = sample_sites(mtr)
+    gsites = sample_sites(gtr)
+    latent = {n for n, s in msites.items() if not s["is_observed"]}
+    problems = []
+    if OBS_SITE not in msites or not msites[OBS_SITE]["is_observed"]:
+        problems.append(f"the model must observe the data at a sample site named {OBS_SITE!r}")
+    if missing := sorted(latent - set(gsites)):
+        problems.append(f"model latent site(s) {missing} have no site in the guide")
+    if extra := sorted(set(gsites) - latent):
+        problems.append(f"guide site(s) {extra} are not latent sites of the model")
+    for name in sorted(latent & set(gsites)):
+        ms, gs = _shape(msites[name]), _shape(gsites[name])
+        if ms != gs:
+            problems.append(
+                f"latent site {name!r}: model shape {ms} but guide shape {gs} "
+                "(do model.z_dim and guide.z_dim agree?)"
+            )
+    if problems:
+        raise IncompatiblePairError(
+            f"guide {type(pair.guide).__name__} does not fit model "
+            f"{type(pair.model).__name__}: " + "; ".join(problems)
+        )
+    dims = [
+        -f.dim
+        for s in msites.values()
+        for f in s["cond_indep_stack"]
+        if f.vectorized and f.dim is not None
+    ]
+    pair.max_plate_nesting = max(dims, default=0)
+    return pair.max_plate_nesting

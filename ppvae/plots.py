@@ -1,0 +1,145 @@
+"""Figures: samples, reconstructions, 2-D manifolds, embeddings, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+
+from ppvae.errors import ConfigError
+from ppvae.latent import decode, encode_mean, latent_site, prior_decode, reconstruct
+from ppvae.pair import Pair
+
+
+def subplots(figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure and one axes, without pyplot (no global state, any backend)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def tile(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
+    """Tile (N, H, W) images into one (rows*(H+pad), nrow*(W+pad)) canvas."""
+    n, h, w = images.shape
+    rows = -(-n // nrow)
+    canvas = torch.ones(rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        canvas[top : top + h, left : left + w] = images[i]
+    return canvas
+
+
+def image_figure(canvas: torch.Tensor, title: str, scale: float = 0.035) -> Figure:
+    """A figure showing one grey canvas."""
+    h, w = canvas.shape
+    fig, ax = subplots(figsize=(max(3.0, w * scale), max(3.0, h * scale) + 0.4))
+    ax.imshow(canvas.clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def samples_figure(pair: Pair, n: int, x_dim: int, image_shape: Any, data: torch.Tensor) -> Figure:
+    """Decoded means of prior draws (images), or samples over the data (2-D data)."""
+    _, px = prior_decode(pair, n, x_dim)
+    if image_shape is not None:
+        imgs = px.mean.reshape(n, *image_shape)
+        return image_figure(tile(imgs, int(n**0.5 + 0.5)), f"{n} samples: mean of p(x|z), z ~ p(z)")
+    xs = px.sample()
+    fig, ax = subplots(figsize=(5, 5))
+    ax.scatter(data[:, 0], data[:, 1], s=2, alpha=0.3, label="data")
+    ax.scatter(xs[:, 0], xs[:, 1], s=2, alpha=0.3, label="model samples")
+    ax.legend()
+    ax.set_title("data vs. samples from the model")
+    return fig
+
+
+def reconstructions_figure(pair: Pair, x: torch.Tensor, image_shape: Any) -> Figure:
+    """Originals (top of each pair of rows) and reconstructions (below)."""
+    rec = reconstruct(pair, x)
+    if image_shape is None:
+        fig, ax = subplots(figsize=(5, 5))
+        ax.scatter(x[:, 0], x[:, 1], s=4, label="data")
+        ax.scatter(rec[:, 0], rec[:, 1], s=4, label="reconstruction")
+        ax.legend()
+        ax.set_title("data and reconstructions")
+        return fig
+    n, cols = x.shape[0], min(x.shape[0], 10)
+    rows = []
+    for start in range(0, n, cols):
+        rows += [x[start : start + cols], rec[start : start + cols]]
+    imgs = torch.cat(rows).reshape(-1, *image_shape)
+    return image_figure(tile(imgs, cols), "originals (odd rows) and reconstructions (even rows)")
+
+
+def manifold_figure(pair: Pair, grid: int, x_dim: int, image_shape: Any) -> Figure:
+    """Decoded means over a grid of z through the inverse Gaussian CDF (K&W 2013, Fig. 4)."""
+    site, z_dim = latent_site(pair, torch.zeros(1, x_dim))
+    q = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+    u = torch.distributions.Normal(0.0, 1.0).icdf(q)
+    if z_dim == 1 and image_shape is None:
+        zz = torch.linspace(-2, 2, 201).unsqueeze(-1)
+        px = decode(pair, zz, x_dim, site)
+        loc = px.mean
+        sd = px.variance.sqrt()
+        fig, ax = subplots(figsize=(5, 5))
+        ax.plot(loc[:, 0], loc[:, 1], "k-", label="mean of p(x|z), z in [-2, 2]")
+        for s in (1.0, 2.0):
+            ax.fill_between(loc[:, 0], loc[:, 1] - s * sd[:, 1], loc[:, 1] + s * sd[:, 1],
+                            alpha=0.15, color="C0")
+        ax.legend()
+        ax.set_title("learned curve with ±1, 2 std (y)")
+        return fig
+    if z_dim != 2 or image_shape is None:
+        raise ConfigError(f"manifold needs image data and a 2-D latent; this run has z_dim={z_dim}")
+    z1, z2 = torch.meshgrid(u, u.flip(0), indexing="xy")
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)
+    imgs = decode(pair, z, x_dim, site).mean.reshape(-1, *image_shape)
+    return image_figure(tile(imgs, grid), f"learned 2-D manifold ({grid}x{grid}, inverse-CDF grid)")
+
+
+def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -> Figure:
+    """Means of q(z|x) in 2-D (first two principal components if z_dim > 2)."""
+    m = encode_mean(pair, x)
+    title = "test-set latent means"
+    if m.shape[1] > 2:
+        centred = m - m.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        m = centred @ v[:2].T
+        title += " (first two principal components)"
+    elif m.shape[1] == 1:
+        m = torch.cat([m, torch.zeros_like(m)], dim=1)
+    fig, ax = subplots(figsize=(6, 5.5))
+    if labels is not None:
+        sc = ax.scatter(m[:, 0], m[:, 1], c=labels.numpy(), cmap="tab10", s=3, alpha=0.7)
+        fig.colorbar(sc, ax=ax, ticks=range(int(labels.max()) + 1), label="label")
+    else:
+        ax.scatter(m[:, 0], m[:, 1], s=3, alpha=0.7)
+    ax.set_title(title)
+    return fig
+
+
+def curve_figure(metrics: list[dict[str, Any]], title: str = "") -> Figure:
+    """Train and test ELBO per epoch."""
+    fig, ax = subplots(figsize=(6, 4))
+    ep = [m["epoch"] for m in metrics]
+    ax.plot(ep, [m["train_elbo"] for m in metrics], "o-", label="train ELBO")
+    ax.plot(ep, [m["test_elbo"] for m in metrics], "s-", label="test ELBO")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per example")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Save a figure as PNG and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

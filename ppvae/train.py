@@ -1,0 +1,181 @@
+"""The one generic trainer: any registered model/guide pair, any ELBO, SVI with one Adam."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyro
+import torch
+
+from ppvae.checkpoint import CHECKPOINT, atomic_save, load_checkpoint
+from ppvae.config import RunConfig, from_dict
+from ppvae.data.base import TensorData
+from ppvae.errors import RunError, TrainingDiverged
+from ppvae.objectives import elbo_objective
+from ppvae.pair import Pair, build_pair, check_pair
+
+METRICS = "metrics.jsonl"
+RUN_JSON = "run.json"
+
+
+class Hooks(Protocol):
+    """Progress callbacks (the CLI draws a progress bar with them)."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def step(self, loss_per_example: float) -> None: ...
+    def epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+class SilentHooks:
+    """Hooks that do nothing."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, loss_per_example: float) -> None:
+        pass
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    """What a finished training run leaves behind."""
+
+    run_dir: Path
+    config: RunConfig
+    pair: Pair
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """One Adam over all parameters, fused when this torch build supports it."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
+    """The config and data shape needed to rebuild the pair without the data."""
+    spec = data.spec
+    info = {
+        "config": cfg.to_dict(),
+        "spec": {
+            "x_dim": spec.x_dim,
+            "image_shape": list(spec.image_shape) if spec.image_shape else None,
+            "num_classes": spec.num_classes,
+        },
+    }
+    tmp = run_dir / f".{RUN_JSON}.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, run_dir / RUN_JSON)
+
+
+def _write_metrics(run_dir: Path, metrics: list[dict[str, Any]]) -> None:
+    tmp = run_dir / f".{METRICS}.tmp"
+    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    os.replace(tmp, run_dir / METRICS)
+
+
+def train(
+    cfg: RunConfig,
+    data: TensorData,
+    run_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    hooks: Hooks | None = None,
+) -> TrainResult:
+    """Train ``cfg``'s pair on ``data``, checkpointing into ``run_dir`` after every epoch."""
+    hooks = hooks or SilentHooks()
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT
+    t = cfg.train
+    pyro.clear_param_store()
+    pyro.set_rng_seed(t.seed)
+    gen = torch.Generator().manual_seed(t.seed)
+
+    pair = build_pair(cfg, data.spec)
+    check_pair(pair, data.x_train, None)
+    objective = elbo_objective(cfg, pair)
+    optim = make_optimizer(pair.parameters(), t.lr)
+    metrics: list[dict[str, Any]] = []
+    start_epoch = 1
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        saved = from_dict(json.loads(state["config"]))
+        if saved.model != cfg.model or saved.guide != cfg.guide or saved.data != cfg.data:
+            raise RunError(
+                f"{run_dir} was trained with another data/model/guide config; "
+                "resume it with its own config"
+            )
+        pair.model.load_state_dict(state["model"])
+        pair.guide.load_state_dict(state["guide"])
+        optim.load_state_dict(state["optim"])
+        torch.set_rng_state(state["rng"])
+        gen.set_state(state["gen"])
+        metrics = json.loads(state["metrics"])
+        start_epoch = int(state["epoch"]) + 1
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_json(run_dir, cfg, data)
+    _write_metrics(run_dir, metrics)
+
+    with pyro.validation_enabled(t.validate_args):
+        n = data.n_train
+        steps = math.ceil(n / t.batch_size)
+        for epoch in range(start_epoch, t.epochs + 1):
+            hooks.epoch_start(epoch, t.epochs, steps)
+            pair.train(True)
+            tic = time.perf_counter()
+            x_epoch = data.train_epoch(gen)
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for step, idx in enumerate(perm.split(t.batch_size)):
+                loss = objective(pair.model, pair.guide, x_epoch[idx], None)
+                value = loss.item()
+                if not math.isfinite(value):
+                    kept = str(ckpt_path) if ckpt_path.is_file() else None
+                    raise TrainingDiverged(epoch, step + 1, value, kept)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                total += value
+                hooks.step(value / idx.numel())
+            seconds = time.perf_counter() - tic
+            pair.train(False)
+            test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)
+            if not math.isfinite(test_elbo):
+                kept = str(ckpt_path) if ckpt_path.is_file() else None
+                raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
+            record = {
+                "epoch": epoch,
+                "train_elbo": -total / n,
+                "test_elbo": test_elbo,
+                "seconds": seconds,
+            }
+            metrics.append(record)
+            atomic_save(
+                {
+                    "format": 1,
+                    "epoch": epoch,
+                    "model": pair.model.state_dict(),
+                    "guide": pair.guide.state_dict(),
+                    "optim": optim.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "gen": gen.get_state(),
+                    "config": json.dumps(cfg.to_dict()),
+                    "metrics": json.dumps(metrics),
+                },
+                ckpt_path,
+            )
+            _write_metrics(run_dir, metrics)
+            hooks.epoch_end(record)
+    return TrainResult(run_dir, cfg, pair, metrics)

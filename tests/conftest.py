@@ -1,0 +1,43 @@
+"""Shared fixtures: a clean Pyro state per test and the data root (never skipped)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyro
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_pyro_state():
+    """Each test starts with an empty param store and a fixed seed."""
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    yield
+    pyro.clear_param_store()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared data folder ($PPVAE_DATA_DIR, else ../shared/data beside the checkout)."""
+    root = Path(os.environ.get("PPVAE_DATA_DIR") or REPO.parent / "shared" / "data")
+    missing = [p for p in ("MNIST/raw/train-images-idx3-ubyte", "FreyFace/frey_rawface.mat")
+               if not (root / p).is_file()]
+    if missing:
+        pytest.fail(f"test data missing under {root}: {missing}; set PPVAE_DATA_DIR")
+    return root
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    """No downloads."""
+    monkeypatch.setenv("PPVAE_OFFLINE", "1")
+
+
+def small_batch(x_dim: int = 6, n: int = 8) -> torch.Tensor:
+    """Values in (0, 1), good for Bernoulli soft targets and Gaussians alike."""
+    return torch.rand(n, x_dim, generator=torch.Generator().manual_seed(1))

@@ -1,0 +1,61 @@
+"""Datasets: shapes, ranges, seeded splits, dynamic binarization, the toy's true density."""
+
+from __future__ import annotations
+
+import torch
+
+from ppvae.config import Component
+from ppvae.data import data_root, load_data
+from ppvae.data.frey import FreyOptions
+from ppvae.data.mnist import MNISTOptions
+from ppvae.data.toy2d import Toy2dOptions
+
+
+def test_mnist_grey(data_dir):
+    d = load_data(Component("mnist", MNISTOptions()), data_dir)
+    assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
+    assert d.x_train.dtype == torch.float32
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert set(d.y_test.unique().tolist()) == set(range(10))
+    assert torch.equal(d.train_epoch(torch.Generator()), d.x_train)
+
+
+def test_mnist_dynamic_binarization(data_dir):
+    opts = MNISTOptions(pixels="binarized", n_train=500, n_test=200)
+    d = load_data(Component("mnist", opts), data_dir)
+    again = load_data(Component("mnist", opts), data_dir)
+    assert torch.equal(d.x_test, again.x_test), "test binarization must be fixed by its seed"
+    assert set(d.x_test.unique().tolist()) <= {0.0, 1.0}
+    g = torch.Generator().manual_seed(0)
+    e1, e2 = d.train_epoch(g), d.train_epoch(g)
+    assert set(e1.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(e1, e2), "each epoch draws a fresh binarization"
+    # the draws are Bernoulli(grey level): their mean matches the grey levels
+    assert abs(e1.mean().item() - d.x_train.mean().item()) < 0.01
+
+
+def test_frey(data_dir):
+    d = load_data(Component("frey", FreyOptions()), data_dir)
+    assert d.x_train.shape == (1765, 560) and d.x_test.shape == (200, 560)
+    assert d.spec.image_shape == (28, 20)
+    assert 8 / 255 - 1e-6 <= d.x_train.min() and d.x_train.max() <= 238 / 255 + 1e-6
+    other = load_data(Component("frey", FreyOptions(split_seed=1)), data_dir)
+    assert not torch.equal(d.x_test, other.x_test)
+
+
+def test_toy2d_is_seeded_and_any_size():
+    a = load_data(Component("toy2d", Toy2dOptions(n_train=123, n_test=7)))
+    b = load_data(Component("toy2d", Toy2dOptions(n_train=123, n_test=7)))
+    assert a.x_train.shape == (123, 2) and a.x_test.shape == (7, 2)
+    assert torch.equal(a.x_train, b.x_train)
+    c = load_data(Component("toy2d", Toy2dOptions(n_train=123, n_test=7, seed=1)))
+    assert not torch.equal(a.x_train, c.x_train)
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("PPVAE_DATA_DIR", str(tmp_path / "env"))
+    assert data_root(tmp_path / "flag") == tmp_path / "flag"
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv("PPVAE_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data_root() == tmp_path / "cache" / "ppvae" / "data"

@@ -1,0 +1,133 @@
+"""Bad input gets a clear message and exit code 2; a diverging run keeps its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.nn import PyroModule
+from torch import nn
+
+from ppvae import fit
+from ppvae.cli import main
+from ppvae.data.base import DataSpec
+from ppvae.errors import DataNotFoundError, TrainingDiverged
+from ppvae.registry import MODELS
+from tests.conftest import REPO
+
+TOY = str(REPO / "configs" / "toy2d.toml")
+
+
+def run_cli(args, capsys):
+    rc = main(args)
+    return rc, capsys.readouterr().err
+
+
+def test_unknown_model_exits_2_listing_valid_names(tmp_path, capsys):
+    rc, err = run_cli(["train", "--config", TOY, "--set", "model.name=vea",
+                       "--out", str(tmp_path / "r")], capsys)
+    assert rc == 2
+    assert "unknown model 'vea'; valid model names:" in err and "vae" in err
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("guide.name=nrml", "unknown guide 'nrml'"),
+    ("train.elbo=tracee", "unknown elbo 'tracee'; valid elbo names: meanfield, trace"),
+    ("data.name=cifar", "unknown dataset 'cifar'"),
+    ("train.lrr=0.1", "unknown key 'lrr' in [train]; valid keys:"),
+    ("model.zdim=3", "unknown key 'zdim' in [model]; valid keys: z_dim"),
+])
+def test_bad_names_and_keys_exit_2(tmp_path, capsys, override, message):
+    rc, err = run_cli(["train", "--config", TOY, "--set", override,
+                       "--out", str(tmp_path / "r")], capsys)
+    assert rc == 2
+    assert message in err
+
+
+def test_mismatched_guide_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc, err = run_cli(["train", "--config", TOY, "--set", "guide.z_dim=3", "--out", str(out)],
+                      capsys)
+    assert rc == 2
+    assert "latent site 'z': model shape (2, 1) but guide shape (2, 3)" in err
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_missing_config_file(capsys):
+    rc, err = run_cli(["train", "--config", "nope.toml"], capsys)
+    assert rc == 2 and "config file not found" in err
+
+
+def test_missing_data_offline_names_files_and_folder(tmp_path, capsys, offline):
+    rc, err = run_cli(["train", "--config", str(REPO / "configs" / "mnist_z2.toml"),
+                       "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 2
+    assert "train-images-idx3-ubyte" in err and str(tmp_path / "MNIST" / "raw") in err
+    rc, err = run_cli(["train", "--config", str(REPO / "configs" / "frey_z2.toml"),
+                       "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 2
+    assert "frey_rawface.mat" in err and str(tmp_path / "FreyFace") in err
+
+
+def test_missing_data_raises_typed_error(tmp_path, offline):
+    from ppvae.config import load_config
+    from ppvae.data import load_data
+
+    with pytest.raises(DataNotFoundError):
+        load_data(load_config(REPO / "configs" / "frey_z2.toml").data, tmp_path)
+
+
+def test_not_a_run_folder(tmp_path, capsys):
+    rc, err = run_cli(["evaluate", str(tmp_path)], capsys)
+    assert rc == 2 and "is not a ppvae run folder" in err
+
+
+@dataclass(frozen=True)
+class NanOptions:
+    """After ``after`` training forward passes the decoder returns NaN."""
+
+    after: int = 30
+
+
+@MODELS.register("test_nan_after", config=NanOptions)
+class NanAfter(PyroModule):
+    """A 2-D Gaussian model that breaks after a number of training steps."""
+
+    def __init__(self, opts: NanOptions, spec: DataSpec) -> None:
+        super().__init__()
+        self.after = opts.after
+        self.calls = 0
+        self.decoder = nn.Linear(1, spec.x_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        if self.training:
+            self.calls += 1
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(x.new_zeros(1), 1.0).to_event(1))
+            loc = self.decoder(z)
+            if self.calls > self.after:
+                loc = loc * float("nan")
+            pyro.sample("x", dist.Normal(loc, 1.0).to_event(1), obs=x)
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
+    cfg = {
+        "name": "nan",
+        "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
+        "model": {"name": "test_nan_after", "after": 25},  # 1 check + 10 steps an epoch
+        "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
+        "train": {"epochs": 5, "batch_size": 20},
+    }
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="epoch 3, step 5") as info:
+        fit(cfg, out=out)
+    assert info.value.checkpoint == str(out / "checkpoint.pt")
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2
+    metrics = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
