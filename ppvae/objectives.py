@@ -21,6 +21,11 @@ class Objective(Protocol):
     ) -> torch.Tensor: ...
 
 
+def _args(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    # keep the argument list tensor-only (JIT-traceable)
+    return (x,) if y is None else (x, y)
+
+
 class ElboObjective:
     """The negative ELBO of a Pyro ELBO estimator."""
 
@@ -30,7 +35,7 @@ class ElboObjective:
     def __call__(
         self, model: PyroModule, guide: PyroModule, x: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
-        return self.elbo.differentiable_loss(model, guide, x, y)
+        return self.elbo.differentiable_loss(model, guide, *_args(x, y))
 
     @torch.no_grad()
     def evaluate(
@@ -41,13 +46,14 @@ class ElboObjective:
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
             yb = y[start : start + batch_size] if y is not None else None
-            total += float(self.elbo.differentiable_loss(pair.model, pair.guide, xb, yb))
+            total += float(self(pair.model, pair.guide, xb, yb))
         return -total / x.shape[0]
 
 
 def elbo_objective(cfg: RunConfig, pair: Pair) -> ElboObjective:
     """The ELBO objective a config asks for."""
     t = cfg.train
+
     return ElboObjective(
         make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting)
     )

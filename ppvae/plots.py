@@ -31,9 +31,10 @@ def tile(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
     return canvas
 
 
-def image_figure(canvas: torch.Tensor, title: str, scale: float = 0.035) -> Figure:
-    """A figure showing one grey canvas."""
+def image_figure(canvas: torch.Tensor, title: str, max_inches: float = 7.0) -> Figure:
+    """A figure showing one grey canvas (at most ``max_inches`` on its longer side)."""
     h, w = canvas.shape
+    scale = min(0.035, max_inches / max(h, w))
     fig, ax = subplots(figsize=(max(3.0, w * scale), max(3.0, h * scale) + 0.4))
     ax.imshow(canvas.clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title)

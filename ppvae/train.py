@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from ppvae.checkpoint import CHECKPOINT, atomic_save, load_checkpoint
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import TensorData
 from ppvae.errors import RunError, TrainingDiverged
-from ppvae.objectives import elbo_objective
+from ppvae.objectives import Objective, elbo_objective
 from ppvae.pair import Pair, build_pair, check_pair
 
 METRICS = "metrics.jsonl"
@@ -53,6 +54,42 @@ class TrainResult:
     config: RunConfig
     pair: Pair
     metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+class NonFiniteLoss(ArithmeticError):
+    """A step's loss was NaN or infinite (``step`` counts from 1)."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(f"loss {value} at step {step}")
+        self.step, self.value = step, value
+
+
+def sgd_epoch(
+    pair: Pair,
+    objective: Objective,
+    optim: torch.optim.Optimizer,
+    x: torch.Tensor,
+    perm: torch.Tensor,
+    batch_size: int,
+    on_step: Callable[[float], None] | None = None,
+) -> float:
+    """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
+
+    The last batch may be short. Raises :class:`NonFiniteLoss` before stepping on a bad loss.
+    """
+    total = 0.0
+    for step, idx in enumerate(perm.split(batch_size), start=1):
+        loss = objective(pair.model, pair.guide, x[idx], None)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(step, value)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        total += value
+        if on_step is not None:
+            on_step(value / idx.numel())
+    return total
 
 
 def make_optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -137,18 +174,11 @@ def train(
             tic = time.perf_counter()
             x_epoch = data.train_epoch(gen)
             perm = torch.randperm(n, generator=gen)
-            total = 0.0
-            for step, idx in enumerate(perm.split(t.batch_size)):
-                loss = objective(pair.model, pair.guide, x_epoch[idx], None)
-                value = loss.item()
-                if not math.isfinite(value):
-                    kept = str(ckpt_path) if ckpt_path.is_file() else None
-                    raise TrainingDiverged(epoch, step + 1, value, kept)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += value
-                hooks.step(value / idx.numel())
+            try:
+                total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step)
+            except NonFiniteLoss as exc:
+                kept = str(ckpt_path) if ckpt_path.is_file() else None
+                raise TrainingDiverged(epoch, exc.step, exc.value, kept) from None
             seconds = time.perf_counter() - tic
             pair.train(False)
             test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)

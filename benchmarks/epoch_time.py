@@ -1,0 +1,183 @@
+"""Per-epoch training time: ppvae vs. plain PyTorch vs. Pyro's vae.py example style.
+
+    python -m benchmarks.epoch_time --data-dir ../shared/data [--rounds 3]
+
+Variants run interleaved (A B C ... A B C ...) for several rounds on full MNIST
+epochs (784-400-50 softplus VAE, Bernoulli likelihood). Prints median and min seconds
+per epoch and ratios against the plain-PyTorch reference measured in the same run,
+plus GEMM FLOP/s achieved next to what ``torch.mm`` reaches at the same shapes.
+Writes benchmarks/results/epoch_time.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyro
+import torch
+
+from benchmarks.baselines import (
+    PlainVAE,
+    per_item_loader,
+    plain_epoch,
+    pyro_example_epoch,
+    pyro_example_setup,
+)
+from ppvae.config import load_config
+from ppvae.data import load_data
+from ppvae.objectives import elbo_objective
+from ppvae.pair import build_pair, check_pair
+from ppvae.train import make_optimizer, sgd_epoch
+
+REPO = Path(__file__).resolve().parents[1]
+X_DIM, HIDDEN, Z_DIM = 784, 400, 50
+
+
+def gemm_flops_per_example() -> int:
+    """Multiply-adds x 2 of the Linear layers, forward + backward (no input grad for layer 1)."""
+    layers = [(X_DIM, HIDDEN), (HIDDEN, Z_DIM), (HIDDEN, Z_DIM), (Z_DIM, HIDDEN), (HIDDEN, X_DIM)]
+    fwd = sum(2 * a * b for a, b in layers)
+    bwd_weight = fwd
+    bwd_input = fwd - 2 * X_DIM * HIDDEN
+    return fwd + bwd_weight + bwd_input
+
+
+def mm_gflops(batch: int, repeats: int = 50) -> float:
+    """GFLOP/s torch.mm reaches on this VAE's forward GEMM shapes at ``batch`` rows."""
+    shapes = [(batch, X_DIM, HIDDEN), (batch, HIDDEN, 2 * Z_DIM), (batch, Z_DIM, HIDDEN),
+              (batch, HIDDEN, X_DIM)]
+    mats = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    for a, b in mats:
+        torch.mm(a, b)
+    tic = time.perf_counter()
+    for _ in range(repeats):
+        for a, b in mats:
+            torch.mm(a, b)
+    return flops * repeats / (time.perf_counter() - tic) / 1e9
+
+
+def ppvae_variant(x: torch.Tensor, elbo: str, batch: int) -> Callable[[], None]:
+    cfg = load_config(REPO / "configs" / "mnist_z50.toml").replace(
+        [f"train.elbo={elbo}", f"train.batch_size={batch}"])
+    pair = build_pair(cfg, load_spec())
+    check_pair(pair, x[:2])
+    objective = elbo_objective(cfg, pair)
+    optim = make_optimizer(pair.parameters(), cfg.train.lr)
+    gen = torch.Generator().manual_seed(0)
+
+    def run() -> None:
+        with pyro.validation_enabled(False):
+            sgd_epoch(pair, objective, optim, x, torch.randperm(len(x), generator=gen), batch)
+
+    return run
+
+
+def load_spec():  # noqa: ANN201
+    from ppvae.data.base import DataSpec
+
+    return DataSpec(x_dim=X_DIM, image_shape=(28, 28), num_classes=10)
+
+
+def plain_variant(x: torch.Tensor, analytic_kl: bool, batch: int) -> Callable[[], None]:
+    model = PlainVAE(Z_DIM, HIDDEN, analytic_kl=analytic_kl)
+    optim = make_optimizer(list(model.parameters()), 1e-3)
+    gen = torch.Generator().manual_seed(0)
+    return lambda: plain_epoch(model, optim, x, batch, gen)
+
+
+def pyro_example_variant(x: torch.Tensor, batch: int) -> Callable[[], None]:
+    _, svi = pyro_example_setup()
+    loader = per_item_loader(x, batch, seed=0)
+    return lambda: pyro_example_epoch(svi, loader)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data-dir")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--batch", type=int, action="append", help="batch sizes (default 128, 256)")
+    p.add_argument("--fraction", type=float, default=1.0, help="time this fraction of an epoch")
+    p.add_argument("--no-pyro-example", action="store_true")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "epoch_time.json"))
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    cfg = load_config(REPO / "configs" / "mnist_z50.toml")
+    x_full = load_data(cfg.data, args.data_dir).x_train
+    n = int(len(x_full) * args.fraction)
+    x = x_full[:n].contiguous()
+    scale = len(x_full) / n
+    batches = args.batch or [128, 256]
+
+    variants: dict[str, Callable[[], None]] = {}
+    for b in batches:
+        variants[f"plain mc-kl b{b}"] = plain_variant(x, False, b)
+        variants[f"ppvae trace b{b}"] = ppvae_variant(x, "trace", b)
+        variants[f"plain analytic-kl b{b}"] = plain_variant(x, True, b)
+        variants[f"ppvae meanfield b{b}"] = ppvae_variant(x, "meanfield", b)
+        if not args.no_pyro_example:
+            variants[f"pyro-example b{b}"] = pyro_example_variant(x, b)
+    for fn in variants.values():  # warm-up
+        fn() if args.fraction <= 0.1 else None
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            tic = time.perf_counter()
+            variants[name]()
+            times[name].append((time.perf_counter() - tic) * scale)
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+
+    flops_epoch = gemm_flops_per_example() * len(x_full)
+    peak = {b: mm_gflops(b) for b in batches}
+    rows = []
+    for name in names:
+        b = int(name.rsplit("b", 1)[1])
+        med, mn = statistics.median(times[name]), min(times[name])
+        ref = "plain analytic-kl" if "meanfield" in name or "analytic" in name else "plain mc-kl"
+        ref_med = statistics.median(times[f"{ref} b{b}"])
+        row = {"variant": name, "batch": b, "median_s": med, "min_s": mn,
+               "ratio_to_plain": med / ref_med, "reference": f"{ref} b{b}",
+               "gemm_gflops": flops_epoch / med / 1e9, "mm_gflops": peak[b]}
+        if f"pyro-example b{b}" in times:
+            row["ratio_to_pyro_example"] = med / statistics.median(times[f"pyro-example b{b}"])
+        rows.append(row)
+
+    print(f"\nepoch = {len(x_full)} MNIST images; {args.rounds} rounds; fraction {args.fraction}; "
+          f"torch {torch.__version__}, pyro {pyro.__version__}, threads {torch.get_num_threads()}, "
+          f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '(default)')}")
+    head = f"{'variant':<26}{'median s':>9}{'min s':>8}{'x plain':>9}{'x pyro-ex':>10}"
+    head += f"{'GFLOP/s':>9}{'mm GFLOP/s':>11}"
+    print(head)
+    for r in rows:
+        pe = r.get("ratio_to_pyro_example")
+        print(f"{r['variant']:<26}{r['median_s']:>9.2f}{r['min_s']:>8.2f}"
+              f"{r['ratio_to_plain']:>9.2f}{(f'{pe:.2f}' if pe else '-'):>10}"
+              f"{r['gemm_gflops']:>9.1f}{r['mm_gflops']:>11.1f}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of the benchmark process: {peak_mb:.0f} MB")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "rows": rows, "rounds": args.rounds, "fraction": args.fraction,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "torch": torch.__version__, "pyro": pyro.__version__,
+        "threads": torch.get_num_threads(),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
+        "peak_rss_mb": peak_mb, "times": times,
+    }, indent=2))
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
