@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The exact commands behind the README's results and figures (run from the repo root,
+# with PPVAE_DATA_DIR pointing at the data). Training runs take about:
+# mnist_z50 80 s, mnist_z50_trace 80 s, mnist_z2 2 min, frey_z2 5 min, toy2d 30 s on 2 cores.
+set -euo pipefail
+ppvae train --config configs/mnist_z50.toml --out runs/mnist_z50                       # meanfield
+ppvae train --config configs/mnist_z50.toml --elbo trace --out runs/mnist_z50_trace
+python -m benchmarks.quality --epochs 20                                              # Pyro vae.py style
+python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 --run trace=runs/mnist_z50_trace \
+    --baseline benchmarks/results/quality.json --out docs/mnist_z50_curve.png
+ppvae evaluate runs/mnist_z50 --k 1000
+ppvae sample runs/mnist_z50 --out docs/mnist_z50_samples.png
+ppvae reconstruct runs/mnist_z50 --n 30 --out docs/mnist_z50_reconstructions.png
+
+ppvae train --config configs/mnist_z2.toml --out runs/mnist_z2
+ppvae manifold runs/mnist_z2 --out docs/mnist_z2_manifold.png
+ppvae embed runs/mnist_z2 --out docs/mnist_z2_embedding.png
+
+ppvae train --config configs/frey_z2.toml --out runs/frey_z2
+ppvae manifold runs/frey_z2 --out docs/frey_z2_manifold.png
+ppvae sample runs/frey_z2 --n 64 --out docs/frey_z2_samples.png
+ppvae reconstruct runs/frey_z2 --n 30 --out docs/frey_z2_reconstructions.png
+
+ppvae train --config configs/toy2d.toml --out runs/toy2d
+ppvae sample runs/toy2d --out docs/toy2d_samples.png
+ppvae manifold runs/toy2d --out docs/toy2d_curve.png

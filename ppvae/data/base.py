@@ -1,0 +1,87 @@
+"""In-memory datasets and where their files live."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ppvae.errors import DataNotFoundError
+
+ENV_DATA_DIR = "PPVAE_DATA_DIR"
+ENV_OFFLINE = "PPVAE_OFFLINE"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Shape facts a model or guide needs to build itself."""
+
+    x_dim: int
+    image_shape: tuple[int, int] | None = None
+    num_classes: int | None = None
+
+
+@dataclass
+class TensorData:
+    """A dataset held as whole tensors: flat ``x`` of shape (N, x_dim), optional labels."""
+
+    name: str
+    spec: DataSpec
+    x_train: torch.Tensor
+    x_test: torch.Tensor
+    y_train: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    dynamic_binarize: bool = False
+
+    def train_epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized."""
+        if self.dynamic_binarize:
+            return torch.bernoulli(self.x_train, generator=generator)
+        return self.x_train
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return int(self.x_test.shape[0])
+
+
+def default_root() -> Path:
+    """The user cache folder for data (``$XDG_CACHE_HOME/ppvae/data``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "ppvae" / "data"
+
+
+def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: the argument, else ``$PPVAE_DATA_DIR``, else the user cache."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env).expanduser() if env else default_root()
+
+
+def download_allowed() -> bool:
+    """False when ``$PPVAE_OFFLINE`` is set to a true value."""
+    return os.environ.get(ENV_OFFLINE, "").lower() not in ("1", "true", "yes")
+
+
+def missing_files_error(
+    dataset: str, folder: Path, files: list[str], reason: str
+) -> DataNotFoundError:
+    """An error naming the files expected and the folder to put them in."""
+    listing = "\n".join(f"  {folder / f}" for f in files)
+    return DataNotFoundError(
+        f"{dataset} data not found ({reason}). Expected these files:\n{listing}\n"
+        f"Put them in {folder}, or point --data-dir / ${ENV_DATA_DIR} at a folder that "
+        f"holds them."
+    )
+
+
+def split_indices(n: int, n_test: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random train/test split of ``range(n)``."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_test:].sort().values, perm[:n_test].sort().values

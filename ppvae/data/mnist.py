@@ -1,0 +1,76 @@
+"""MNIST as in-memory tensors: grey levels in [0, 1] or dynamically binarized."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ppvae.data.base import DataSpec, TensorData, missing_files_error
+from ppvae.errors import ConfigError
+from ppvae.registry import DATASETS
+
+RAW_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+@dataclass(frozen=True)
+class MNISTOptions:
+    """``pixels``: grey levels or a fresh binarization each epoch; optional subsets."""
+
+    pixels: Literal["grey", "binarized"] = "grey"
+    n_train: int | None = None
+    n_test: int | None = None
+    test_binarize_seed: int = 0
+
+    def validate(self) -> None:
+        for name, limit in (("n_train", 60000), ("n_test", 10000)):
+            v = getattr(self, name)
+            if v is not None and not 1 <= v <= limit:
+                raise ConfigError(f"data.{name} must be in 1..{limit}; got {v}")
+
+
+def _torchvision_mnist(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, ...]:
+    from torchvision.datasets import MNIST
+
+    raw = root / "MNIST" / "raw"
+    have = all((raw / f).is_file() for f in RAW_FILES)
+    if not have and not download:
+        raise missing_files_error("MNIST", raw, RAW_FILES, "downloads are off")
+    try:
+        ds = MNIST(str(root), train=train, download=not have)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise missing_files_error("MNIST", raw, RAW_FILES, f"download failed: {exc}") from None
+    return ds.data, ds.targets
+
+
+def binarize_fixed(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """One Bernoulli draw of ``x`` with a fixed seed."""
+    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+
+
+@DATASETS.register("mnist", config=MNISTOptions)
+def load_mnist(opts: MNISTOptions, root: Path, download: bool) -> TensorData:
+    """MNIST 60k/10k, 28x28 flattened to 784, labels 0..9."""
+    xtr, ytr = _torchvision_mnist(root, True, download)
+    xte, yte = _torchvision_mnist(root, False, download)
+    xtr = xtr[: opts.n_train].reshape(-1, 784).float().div_(255.0)
+    xte = xte[: opts.n_test].reshape(-1, 784).float().div_(255.0)
+    binarized = opts.pixels == "binarized"
+    if binarized:
+        xte = binarize_fixed(xte, opts.test_binarize_seed)
+    return TensorData(
+        name="mnist",
+        spec=DataSpec(x_dim=784, image_shape=(28, 28), num_classes=10),
+        x_train=xtr,
+        x_test=xte,
+        y_train=ytr[: opts.n_train].clone(),
+        y_test=yte[: opts.n_test].clone(),
+        dynamic_binarize=binarized,
+    )
