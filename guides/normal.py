@@ -12,7 +12,7 @@ from torch import nn
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.nets import mlp
+from ppvae.nets import mlp, plain
 from ppvae.registry import GUIDES
 
 
@@ -43,8 +43,8 @@ class NormalGuide(PyroModule):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of q(z|x)."""
-        h = self.encoder(x)
-        return self.loc(h), self.log_scale(h).exp()
+        h = plain(self, "encoder")(x)
+        return plain(self, "loc")(h), plain(self, "log_scale")(h).exp()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         with pyro.plate("data", x.shape[0]):

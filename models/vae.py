@@ -13,7 +13,7 @@ from pyro.nn import PyroModule
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
-from ppvae.nets import mlp
+from ppvae.nets import mlp, plain
 from ppvae.registry import MODELS
 
 
@@ -55,4 +55,4 @@ class VAE(PyroModule):
         loc = x.new_zeros(self.z_dim)
         with pyro.plate("data", n):
             z = pyro.sample("z", dist.Normal(loc, torch.ones_like(loc)).to_event(1))
-            pyro.sample("x", self.head(self.decoder(z)), obs=x)
+            pyro.sample("x", plain(self, "head")(plain(self, "decoder")(z)), obs=x)

@@ -34,3 +34,14 @@ def mlp(in_dim: int, hidden: Sequence[int], act: str) -> tuple[nn.Sequential, in
         layers += [nn.Linear(width, h), activation(act)]
         width = h
     return nn.Sequential(*layers), width
+
+
+def plain(owner: nn.Module, name: str) -> nn.Module:
+    """The submodule ``owner.<name>``, read straight from the module table.
+
+    On a ``PyroModule``, reading a plain ``nn.Module`` attribute during a call re-registers
+    each of its parameters in Pyro's global param store (``pyro.module``), ten effect-handler
+    calls per VAE step. ppvae trains module parameters with one torch optimizer and never
+    reads that store, so its models and guides skip the registration this way.
+    """
+    return owner._modules[name]

@@ -1,12 +1,14 @@
-"""Per-epoch training time: ppvae vs. plain PyTorch vs. Pyro's vae.py example style.
+"""Speed: ppvae's training epoch vs. plain PyTorch and Pyro's vae.py style; log p(x) time.
 
-    python -m benchmarks.epoch_time --data-dir ../shared/data [--rounds 3]
+    python -m benchmarks.speed --data-dir ../shared/data [--rounds 3]
 
 Variants run interleaved (A B C ... A B C ...) for several rounds on full MNIST
 epochs (784-400-50 softplus VAE, Bernoulli likelihood). Prints median and min seconds
 per epoch and ratios against the plain-PyTorch reference measured in the same run,
 plus GEMM FLOP/s achieved next to what ``torch.mm`` reaches at the same shapes.
-Writes benchmarks/results/epoch_time.json.
+Then times the importance-sampled log p(x) with k=5000 on a slice of the test set and
+extrapolates to all 10,000 images (said so in the output).
+Writes benchmarks/results/speed.json.
 """
 
 from __future__ import annotations
@@ -100,6 +102,20 @@ def pyro_example_variant(x: torch.Tensor, batch: int) -> Callable[[], None]:
     return lambda: pyro_example_epoch(svi, loader)
 
 
+def loglik_time(x: torch.Tensor, k: int) -> dict:
+    """Seconds for the k-sample log p(x) of ``x`` with the z=50 pair."""
+    from ppvae.loglik import log_likelihood
+
+    cfg = load_config(REPO / "configs" / "mnist_z50.toml")
+    pair = build_pair(cfg, load_spec())
+    check_pair(pair, x[:2])
+    log_likelihood(pair, x[:2], k=100)
+    tic = time.perf_counter()
+    log_likelihood(pair, x, k=k)
+    sec = time.perf_counter() - tic
+    return {"images": len(x), "k": k, "seconds": sec, "extrapolated_10k_s": sec * 10000 / len(x)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
@@ -107,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, action="append", help="batch sizes (default 128, 256)")
     p.add_argument("--fraction", type=float, default=1.0, help="time this fraction of an epoch")
     p.add_argument("--no-pyro-example", action="store_true")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "epoch_time.json"))
+    p.add_argument("--ll-images", type=int, default=40, help="test images for the k=5000 timing")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.json"))
     args = p.parse_args(argv)
     torch.manual_seed(0)
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
@@ -163,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:<26}{r['median_s']:>9.2f}{r['min_s']:>8.2f}"
               f"{r['ratio_to_plain']:>9.2f}{(f'{pe:.2f}' if pe else '-'):>10}"
               f"{r['gemm_gflops']:>9.1f}{r['mm_gflops']:>11.1f}")
+    ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images], 5000)
+    print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
+          f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the benchmark process: {peak_mb:.0f} MB")
     out = Path(args.out)
@@ -173,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__, "pyro": pyro.__version__,
         "threads": torch.get_num_threads(),
         "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
-        "peak_rss_mb": peak_mb, "times": times,
+        "peak_rss_mb": peak_mb, "times": times, "loglik": ll,
     }, indent=2))
     print(f"saved {out}")
     return 0
