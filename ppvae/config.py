@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ppvae.errors import ConfigError
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS, Registry
@@ -46,6 +46,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 256
     lr: float = 1e-3
+    lr_schedule: Literal["constant", "burda"] = "constant"
+    adam_eps: float = 1e-8
     eval_batch_size: int = 2000
     seed: int = 0
     validate_args: bool = False
@@ -57,6 +59,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be > 0; got {self.lr}")
+        if not self.adam_eps > 0:
+            raise ConfigError(f"train.adam_eps must be > 0; got {self.adam_eps}")
         ELBOS.entry(self.elbo)
 
 

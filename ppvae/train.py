@@ -20,6 +20,7 @@ from ppvae.data.base import TensorData
 from ppvae.errors import RunError, TrainingDiverged
 from ppvae.objectives import Objective, elbo_objective
 from ppvae.pair import Pair, build_pair, check_pair
+from ppvae.schedules import learning_rate
 
 METRICS = "metrics.jsonl"
 RUN_JSON = "run.json"
@@ -92,12 +93,14 @@ def sgd_epoch(
     return total
 
 
-def make_optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: list[torch.nn.Parameter], lr: float, eps: float = 1e-8
+) -> torch.optim.Optimizer:
     """One Adam over all parameters, fused when this torch build supports it."""
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
 
 
 def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
@@ -142,7 +145,7 @@ def train(
     pair = build_pair(cfg, data.spec)
     check_pair(pair, data.x_train, None)
     objective = elbo_objective(cfg, pair)
-    optim = make_optimizer(pair.parameters(), t.lr)
+    optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
     metrics: list[dict[str, Any]] = []
     start_epoch = 1
     if resume:
@@ -170,6 +173,9 @@ def train(
         steps = math.ceil(n / t.batch_size)
         for epoch in range(start_epoch, t.epochs + 1):
             hooks.epoch_start(epoch, t.epochs, steps)
+            lr = learning_rate(t.lr_schedule, t.lr, epoch)
+            for group in optim.param_groups:
+                group["lr"] = lr
             pair.train(True)
             tic = time.perf_counter()
             x_epoch = data.train_epoch(gen)
@@ -190,6 +196,7 @@ def train(
                 "train_elbo": -total / n,
                 "test_elbo": test_elbo,
                 "seconds": seconds,
+                "lr": lr,
             }
             metrics.append(record)
             atomic_save(
