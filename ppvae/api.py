@@ -45,8 +45,13 @@ class Run:
 
 
 def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
-    """``runs/<config name>-<YYYYmmdd-HHMMSS>``."""
-    return Path(base) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<config name>-<YYYYmmdd-HHMMSS>`` (with a suffix if that folder exists)."""
+    path = Path(base) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = path.with_name(f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
+    return path
 
 
 def as_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str]) -> RunConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from ppvae.errors import RunError
 
 CHECKPOINT = "checkpoint.pt"
+KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -34,6 +36,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise RunError(f"cannot read checkpoint {path}: {exc}") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        raise RunError(f"cannot read checkpoint {path} (weights-only load): {exc}") from None
+    missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
+    return state

@@ -26,6 +26,17 @@ SHORTCUTS = {
 }
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ppvae", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -52,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
     common(sp)
     sp.add_argument("run")
-    sp.add_argument("--k", type=int, default=1000, help="importance samples per example")
-    sp.add_argument("--n", type=int, help="evaluate only the first N test examples")
+    sp.add_argument("--k", type=positive, default=1000, help="importance samples per example")
+    sp.add_argument("--n", type=positive, help="evaluate only the first N test examples")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--no-progress", action="store_true")
 
@@ -67,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         common(sp)
         sp.add_argument("run")
         sp.add_argument("--out", help=f"PNG path (default RUN/{name}.png)")
-        sp.add_argument("--n", type=int, help="how many examples / samples (grid side: --grid)")
-        sp.add_argument("--grid", type=int, default=20, help="manifold grid side")
+        sp.add_argument("--n", type=positive, help="how many examples / samples (grid: --grid)")
+        sp.add_argument("--grid", type=positive, default=20, help="manifold grid side")
         sp.add_argument("--seed", type=int, default=0)
     return p
 
@@ -108,11 +119,10 @@ def _train(args: argparse.Namespace) -> int:
     cfg = from_dict(raw)
     data = load_data(cfg.data, args.data_dir)
     out = Path(args.out) if args.out else default_run_dir(cfg)
-    print(f"run folder: {out}", flush=True)
-    print(f"data: {data.name}, {data.n_train} train / {data.n_test} test; "
-          f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}", flush=True)
+    header = (f"run folder: {out}\ndata: {data.name}, {data.n_train} train / {data.n_test} test; "
+              f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}")
     result = train(cfg, data, out, resume=args.resume,
-                   hooks=TqdmHooks(False if args.no_progress else None))
+                   hooks=TqdmHooks(False if args.no_progress else None, header=header))
     if result.metrics:
         last = result.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
@@ -130,6 +140,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = run.load_data(args.data_dir)
     x = data.x_test[: args.n] if args.n else data.x_test
     torch.manual_seed(args.seed)
+    if x.shape[0] < 2:
+        raise PPVAEError("evaluate needs at least 2 test examples (--n >= 2)")
     elbo = elbo_objective(run.config, run.pair).evaluate(
         run.pair, x, None, run.config.train.eval_batch_size
     )
@@ -158,15 +170,18 @@ def _figure(args: argparse.Namespace) -> int:
     run = load(args.run)
     torch.manual_seed(args.seed)
     spec, cmd = run.spec, args.command
-    data = run.load_data(args.data_dir)
-    if cmd == "sample":
-        fig = plots.samples_figure(run.pair, args.n or (100 if spec.image_shape else 2000),
-                                   spec.x_dim, spec.image_shape, data.x_test)
-    elif cmd == "reconstruct":
-        fig = plots.reconstructions_figure(run.pair, data.x_test[: args.n or 50], spec.image_shape)
-    elif cmd == "manifold":
+    if cmd == "manifold":
         fig = plots.manifold_figure(run.pair, args.grid, spec.x_dim, spec.image_shape)
+    elif cmd == "sample":
+        # image data: no data needed; 2-D data: the samples are drawn over the test set
+        x_test = run.load_data(args.data_dir).x_test if spec.image_shape is None else None
+        fig = plots.samples_figure(run.pair, args.n or (100 if spec.image_shape else 2000),
+                                   spec.x_dim, spec.image_shape, x_test)
+    elif cmd == "reconstruct":
+        data = run.load_data(args.data_dir)
+        fig = plots.reconstructions_figure(run.pair, data.x_test[: args.n or 50], spec.image_shape)
     else:
+        data = run.load_data(args.data_dir)
         n = args.n or 5000
         labels = data.y_test[:n] if data.y_test is not None else None
         fig = plots.embedding_figure(run.pair, data.x_test[:n], labels)
@@ -178,7 +193,10 @@ def _figure(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         load_plugins([plugin_ref(p) for p in args.plugin])
         if args.command == "list":
@@ -192,5 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ppvae: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("ppvae: interrupted; the last completed epoch's checkpoint is kept", file=sys.stderr)
+        out = getattr(args, "out", None)
+        kept = out and args.command == "train" and (Path(out) / "checkpoint.pt").is_file()
+        note = "; the last completed epoch's checkpoint is kept" if kept else ""
+        print(f"ppvae: interrupted{note}", file=sys.stderr)
         return 130

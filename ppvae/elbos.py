@@ -1,11 +1,18 @@
-"""ELBO estimators by name: ``trace`` (Monte Carlo KL) and ``meanfield`` (analytic KL)."""
+"""ELBO estimators by name: ``trace`` (Monte Carlo KL), ``meanfield`` (analytic KL) and
+``iwae`` (the importance-weighted bound of Burda et al. 2015)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pyro.infer
+import torch
+from pyro.infer.enum import get_importance_trace
+from pyro.infer.util import get_dependent_plate_dims, torch_sum
+from pyro.poutine.util import site_is_subsample
 
+from ppvae.errors import ConfigError
 from ppvae.registry import ELBOS
 
 ElboFactory = Callable[[int, bool, int], pyro.infer.ELBO]
@@ -29,6 +36,66 @@ def meanfield_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) 
         vectorize_particles=vectorize and num_particles > 1,
         max_plate_nesting=max_plate_nesting,
     )
+
+
+class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
+    """log (1/K) sum_k p(x, z_k) / q(z_k | x), z_k ~ q, per example, K = ``num_particles``.
+
+    Particles are always vectorized; the log-sum-exp runs over particles separately for
+    every example (every plate shared by all sites is kept, the others are summed).
+    Needs reparameterized guide sites.
+    """
+
+    def __init__(self, num_particles: int = 1, max_plate_nesting: int = 1) -> None:
+        super().__init__(
+            num_particles=num_particles,
+            max_plate_nesting=max_plate_nesting,
+            vectorize_particles=True,
+        )
+
+    def _get_trace(self, model, guide, args, kwargs):  # noqa: ANN001, ANN202
+        return get_importance_trace("flat", self.max_plate_nesting, model, guide, args, kwargs)
+
+    def log_weights(self, model, guide, *args, **kwargs) -> torch.Tensor:  # noqa: ANN001
+        """log p(x, z_k) - log q(z_k | x), shape (K, *shared plates)."""
+        (model_trace, guide_trace), = self._get_traces(model, guide, args, kwargs)
+        sites = [s for s in model_trace.nodes.values()
+                 if s["type"] == "sample" and not site_is_subsample(s)]
+        sum_dims = get_dependent_plate_dims(sites)
+        log_w = 0.0
+        for site in sites:
+            log_w = log_w + torch_sum(site["log_prob"], sum_dims)
+        for name, site in guide_trace.nodes.items():
+            if site["type"] != "sample" or site_is_subsample(site):
+                continue
+            if not getattr(site["fn"], "has_rsample", False):
+                raise ConfigError(f"iwae needs reparameterized guide sites; {name!r} is not")
+            log_w = log_w - torch_sum(site["log_prob"], sum_dims)
+        if not torch.is_tensor(log_w) or log_w.dim() == 0:
+            raise ConfigError("iwae found no latent or observed sites to weigh")
+        if self.num_particles == 1:  # Pyro adds no particle plate for a single particle
+            log_w = log_w.unsqueeze(0)
+        return log_w
+
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:  # noqa: ANN001
+        log_w = self.log_weights(model, guide, *args, **kwargs)
+        bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)
+        return -bound.sum()
+
+    def loss(self, model, guide, *args, **kwargs) -> float:  # noqa: ANN001
+        with torch.no_grad():
+            return self.differentiable_loss(model, guide, *args, **kwargs).item()
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:  # noqa: ANN001
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward()
+        return loss.item()
+
+
+@ELBOS.register("iwae")
+def iwae_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
+    """IWAE bound with K = num_particles importance samples per example (vectorized)."""
+    return IWAE_ELBO(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
 
 
 def make_elbo(

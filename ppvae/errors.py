@@ -40,11 +40,14 @@ class DataNotFoundError(PPVAEError, FileNotFoundError):
 class TrainingDiverged(PPVAEError, FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
-    def __init__(self, epoch: int, step: int | str, value: float, checkpoint: str | None) -> None:
+    def __init__(
+        self, epoch: int, step: int | str, value: float, checkpoint: str | None, detail: str = ""
+    ) -> None:
         self.epoch, self.step, self.value, self.checkpoint = epoch, step, value, checkpoint
         kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else ""
+        why = f" ({detail})" if detail else ""
         super().__init__(
-            f"loss became {value} at epoch {epoch}, step {step}{kept}. "
+            f"loss became {value} at epoch {epoch}, step {step}{why}{kept}. "
             "Try a smaller learning rate or a variance floor (model.min_scale)."
         )
 

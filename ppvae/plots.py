@@ -43,7 +43,9 @@ def image_figure(canvas: torch.Tensor, title: str, max_inches: float = 7.0) -> F
     return fig
 
 
-def samples_figure(pair: Pair, n: int, x_dim: int, image_shape: Any, data: torch.Tensor) -> Figure:
+def samples_figure(
+    pair: Pair, n: int, x_dim: int, image_shape: Any, data: torch.Tensor | None
+) -> Figure:
     """Decoded means of prior draws (images), or samples over the data (2-D data)."""
     _, px = prior_decode(pair, n, x_dim)
     if image_shape is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +16,8 @@ def load_plugin(spec: str) -> None:
     """Import a plugin given as a module name (``mypkg.mymod``) or a ``.py`` file path."""
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser().resolve()
-        name = f"ppvae_plugin_{path.stem}"
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        name = f"ppvae_plugin_{path.stem}_{digest}"
         if name in sys.modules:
             return
         if not path.is_file():
@@ -30,12 +33,19 @@ def load_plugin(spec: str) -> None:
             del sys.modules[name]
             raise ConfigError(f"plugin {spec!r} failed to import: {exc!r}") from exc
         return
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:  # like `python -m`: modules in the current folder can be named
+        sys.path.append(cwd)
     try:
         importlib.import_module(spec)
     except ImportError as exc:
         raise ConfigError(
             f"cannot import plugin module {spec!r}: {exc}. Is it on PYTHONPATH or installed?"
         ) from exc
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def load_plugins(specs: list[str] | tuple[str, ...]) -> None:

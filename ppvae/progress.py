@@ -11,15 +11,19 @@ from tqdm import tqdm
 class TqdmHooks:
     """A bar per epoch with the running loss, and a summary line after each epoch."""
 
-    def __init__(self, enabled: bool | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, header: str = "") -> None:
         self.disable = None if enabled is None else not enabled
+        self.header = header
         self.bar: tqdm | None = None
         self.epochs = 0
         self.running = 0.0
         self.count = 0
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        self.epochs, self.running, self.count = epochs, 0.0, 0
+        self.epochs, self.running, self.count, self.steps = epochs, 0.0, 0, steps
+        if self.header:  # printed once training really starts
+            print(self.header, flush=True)
+            self.header = ""
         self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
                         leave=False, disable=self.disable, dynamic_ncols=True)
 
@@ -28,7 +32,7 @@ class TqdmHooks:
         self.count += 1
         if self.bar is not None:
             self.bar.update(1)
-            if self.count % 10 == 0:
+            if self.count % 10 == 0 or self.count == self.steps:
                 self.bar.set_postfix(loss=f"{self.running / self.count:.2f}")
 
     def epoch_end(self, record: dict[str, Any]) -> None:

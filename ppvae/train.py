@@ -60,9 +60,9 @@ class TrainResult:
 class NonFiniteLoss(ArithmeticError):
     """A step's loss was NaN or infinite (``step`` counts from 1)."""
 
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"loss {value} at step {step}")
-        self.step, self.value = step, value
+    def __init__(self, step: int, value: float, detail: str = "") -> None:
+        super().__init__(f"loss {value} at step {step}{': ' + detail if detail else ''}")
+        self.step, self.value, self.detail = step, value, detail
 
 
 def sgd_epoch(
@@ -80,7 +80,10 @@ def sgd_epoch(
     """
     total = 0.0
     for step, idx in enumerate(perm.split(batch_size), start=1):
-        loss = objective(pair.model, pair.guide, x[idx], None)
+        try:
+            loss = objective(pair.model, pair.guide, x[idx], None)
+        except ValueError as exc:  # distribution validation (train.validate_args) on NaN
+            raise NonFiniteLoss(step, float("nan"), str(exc).splitlines()[0]) from exc
         value = loss.item()
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)
@@ -164,6 +167,11 @@ def train(
         metrics = json.loads(state["metrics"])
         start_epoch = int(state["epoch"]) + 1
     else:
+        if (run_dir / CHECKPOINT).exists() or (run_dir / RUN_JSON).exists():
+            raise RunError(
+                f"{run_dir} already holds a run; continue it with --resume "
+                "(resume=True) or choose another output folder"
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(run_dir, cfg, data)
     _write_metrics(run_dir, metrics)
@@ -184,7 +192,7 @@ def train(
                 total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step)
             except NonFiniteLoss as exc:
                 kept = str(ckpt_path) if ckpt_path.is_file() else None
-                raise TrainingDiverged(epoch, exc.step, exc.value, kept) from None
+                raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
             seconds = time.perf_counter() - tic
             pair.train(False)
             test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)

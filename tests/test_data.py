@@ -59,3 +59,9 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("PPVAE_DATA_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data_root() == tmp_path / "cache" / "ppvae" / "data"
+
+
+def test_toy2d_test_set_does_not_depend_on_n_train():
+    a = load_data(Component("toy2d", Toy2dOptions(n_train=100, n_test=50)))
+    b = load_data(Component("toy2d", Toy2dOptions(n_train=300, n_test=50)))
+    assert torch.equal(a.x_test, b.x_test)

@@ -36,7 +36,7 @@ def test_unknown_model_exits_2_listing_valid_names(tmp_path, capsys):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("guide.name=nrml", "unknown guide 'nrml'"),
-    ("train.elbo=tracee", "unknown elbo 'tracee'; valid elbo names: meanfield, trace"),
+    ("train.elbo=tracee", "unknown elbo 'tracee'; valid elbo names: iwae, meanfield, trace"),
     ("data.name=cifar", "unknown dataset 'cifar'"),
     ("train.lrr=0.1", "unknown key 'lrr' in [train]; valid keys:"),
     ("model.zdim=3", "unknown key 'zdim' in [model]; valid keys: z_dim"),
@@ -131,3 +131,46 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
     assert state["epoch"] == 2
     metrics = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
+def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path):
+    cfg = {
+        "name": "nan",
+        "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
+        "model": {"name": "test_nan_after", "after": 5},
+        "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
+        "train": {"epochs": 2, "batch_size": 20, "validate_args": True},
+    }
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 5"):
+        fit(cfg, out=tmp_path / "run")
+
+
+def test_training_into_an_existing_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["train", "--config", TOY, "--epochs", "1", "--set", "data.n_train=100",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    before = (out / "metrics.jsonl").read_text()
+    rc, err = run_cli(args, capsys)
+    assert rc == 2 and "already holds a run" in err
+    assert (out / "metrics.jsonl").read_text() == before
+
+
+def test_usage_errors_return_2_instead_of_exiting(capsys):
+    assert main(["evaluate", "somewhere", "--k", "abc"]) == 2
+    assert main(["evaluate", "somewhere", "--k", "0"]) == 2
+    assert main(["frobnicate"]) == 2
+
+
+def test_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
+    from ppvae.checkpoint import load_checkpoint
+    from ppvae.errors import RunError
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": DataSpec(x_dim=3)}, path)  # a pickled class instance
+    with pytest.raises(RunError, match="weights-only"):
+        load_checkpoint(path)
+    torch.save({"model": {}}, path)
+    with pytest.raises(RunError, match="not a ppvae checkpoint"):
+        load_checkpoint(path)

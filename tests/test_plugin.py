@@ -140,3 +140,13 @@ def test_plugin_given_as_a_file_path(tmp_path):
     assert "laplace_vae_file" in proc.stdout
     bad = ppvae(["list", "--plugin", "no_such_module_xyz"], REPO)
     assert bad.returncode == 2 and "cannot import plugin module 'no_such_module_xyz'" in bad.stderr
+
+
+def test_console_script_finds_plugins_in_the_current_folder(tmp_path, monkeypatch, capsys):
+    from ppvae.cli import main
+
+    (tmp_path / "cwd_user_model.py").write_text(
+        textwrap.dedent(USER_MODEL).replace('"laplace_vae"', '"laplace_vae_cwd"'))
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "--plugin", "cwd_user_model"]) == 0
+    assert "laplace_vae_cwd" in capsys.readouterr().out

@@ -43,10 +43,15 @@ def frey_images(root: Path, download: bool) -> torch.Tensor:
 
             download_url(URL, str(folder), FILE, MD5)
         except (OSError, RuntimeError, ValueError) as exc:
+            path.unlink(missing_ok=True)  # never leave a partial file behind
             raise missing_files_error(
                 "Frey Face", folder, [FILE], f"download failed: {exc}"
             ) from None
-    ff = loadmat(str(path))["ff"]
+    try:
+        ff = loadmat(str(path))["ff"]
+    except (OSError, ValueError, KeyError) as exc:
+        reason = f"{path} is unreadable: {exc}"
+        raise missing_files_error("Frey Face", folder, [FILE], reason) from None
     return torch.from_numpy(ff.T.reshape(-1, 28, 20).copy())
 
 

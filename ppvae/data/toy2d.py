@@ -46,7 +46,7 @@ def sample_toy2d(
 @DATASETS.register("toy2d", config=Toy2dOptions)
 def load_toy2d(opts: Toy2dOptions, root: object, download: bool) -> TensorData:
     """Seeded train and test draws of the toy density."""
-    g = torch.Generator().manual_seed(opts.seed)
-    xtr, _ = sample_toy2d(opts.n_train, g, opts.noise)
-    xte, _ = sample_toy2d(opts.n_test, g, opts.noise)
+    # separate streams: the test set does not change with n_train
+    xtr, _ = sample_toy2d(opts.n_train, torch.Generator().manual_seed(2 * opts.seed), opts.noise)
+    xte, _ = sample_toy2d(opts.n_test, torch.Generator().manual_seed(2 * opts.seed + 1), opts.noise)
     return TensorData(name="toy2d", spec=DataSpec(x_dim=2), x_train=xtr, x_test=xte)
