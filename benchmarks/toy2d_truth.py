@@ -1,0 +1,86 @@
+"""The 2-D toy against its true density: true mean log p(x), the model's ELBO and its
+importance-sampled log-likelihood on fresh test points, and a 3-panel figure.
+
+    python -m benchmarks.toy2d_truth runs/toy2d --n 10000 --k 1000 --out docs/toy2d_truth.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ppvae import load
+from ppvae.data.toy2d import sample_toy2d, toy2d_log_density
+from ppvae.latent import decode
+from ppvae.loglik import log_likelihood
+from ppvae.plots import save
+
+
+def density_figure(run, noise: float, k: int):  # noqa: ANN001, ANN201
+    """True density, model density (importance sampled) and the learned curve."""
+    from matplotlib.figure import Figure
+
+    xs, ys = torch.linspace(-0.1, 1.1, 121), torch.linspace(-0.2, 1.1, 131)
+    gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], -1)
+    true = toy2d_log_density(pts, noise).reshape(gx.shape).exp()
+    model = log_likelihood(run.pair, pts, k=k)[0].reshape(gx.shape).exp()
+    fig = Figure(figsize=(15, 4.6))
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    vmax = float(true.quantile(0.995))
+    for ax, img, title in ((axes[0], true, "true density"),
+                           (axes[1], model, f"model density (IS, k={k})")):
+        ax.imshow(img.clamp(max=vmax).numpy(), origin="lower", extent=(-0.1, 1.1, -0.2, 1.1),
+                  cmap="magma", aspect="auto")
+        ax.set_title(title)
+    zz = torch.linspace(-3, 3, 301).unsqueeze(-1)
+    px = decode(run.pair, zz, 2)
+    loc, sd = px.mean, px.variance.sqrt()
+    axes[2].plot(loc[:, 0], loc[:, 1], "k-", lw=1, label="mean of p(x|z), z in [-3, 3]")
+    axes[2].scatter(loc[::10, 0], loc[::10, 1], s=(sd[::10].mean(1) * 3000).numpy(),
+                    facecolors="none", edgecolors="C0", label="learned std (circle size)")
+    axes[2].legend(loc="upper left")
+    axes[2].set_title("learned curve")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("run")
+    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--k", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=12345, help="seed of the fresh test points")
+    p.add_argument("--out", help="PNG of the three panels")
+    args = p.parse_args(argv)
+    run = load(args.run)
+    noise = run.config.data.options.noise
+    x, _ = sample_toy2d(args.n, torch.Generator().manual_seed(args.seed), noise)
+    tic = time.perf_counter()
+    true = toy2d_log_density(x, noise)
+    torch.manual_seed(0)
+    lp, elbo = log_likelihood(run.pair, x, k=args.k)
+    result = {
+        "run": args.run, "n": args.n, "k": args.k, "seed": args.seed,
+        "true_mean_log_density": float(true.mean()),
+        "model_elbo": float(elbo.mean()),
+        "model_log_px": float(lp.mean()),
+        "gap_log_px": float(true.mean() - lp.mean()),
+        "gap_elbo": float(true.mean() - elbo.mean()),
+        "log_px_stderr_of_gap": float((true - lp).std() / args.n**0.5),
+        "seconds": time.perf_counter() - tic,
+    }
+    for key, value in result.items():
+        print(f"{key:24s} {value}")
+    Path(args.run, "toy2d_truth.json").write_text(json.dumps(result, indent=2))
+    if args.out:
+        print(f"saved {save(density_figure(run, noise, min(args.k, 500)), args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
