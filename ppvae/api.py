@@ -39,6 +39,17 @@ class Run:
     def guide(self) -> pyro.nn.PyroModule:
         return self.pair.guide
 
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y | x) for each row of ``x`` (guides with a label site, e.g. M2)."""
+        from ppvae.semi import predict_logits
+
+        site = self.config.semi.label_site if self.config.semi else "y"
+        return predict_logits(self.pair.guide, x, site).softmax(-1)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable class under q(y | x) for each row of ``x``."""
+        return self.predict_proba(x).argmax(-1)
+
     def load_data(self, data_dir: str | os.PathLike[str] | None = None) -> TensorData:
         """The run's dataset (same options, same test split)."""
         return load_data(self.config.data, data_dir)

@@ -60,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {key}=...")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    sp = sub.add_parser("ssl", help="semi-supervised training with few labels (e.g. M2)")
+    common(sp)
+    sp.add_argument("--config", required=True, help="TOML config with a [semi] table")
+    sp.add_argument("--labels", type=positive, help="labelled examples (same number per class)")
+    sp.add_argument("--seed", type=int, help="seed of the label draw and of training")
+    sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
+    sp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    sp.add_argument("--epochs", help="same as --set train.epochs=...")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
     common(sp)
     sp.add_argument("run")
@@ -102,9 +113,14 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = list(args.set)
     for flag, key in SHORTCUTS.items():
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
+    if args.command == "ssl":
+        if args.labels is not None:
+            overrides.append(f"semi.labels={args.labels}")
+        if args.seed is not None:
+            overrides.append(f"semi.label_seed={args.seed}")
     if args.resume and not args.out:
         raise PPVAEError("--resume needs --out RUN_DIR (the run to continue)")
     if args.config:
@@ -114,6 +130,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         raise PPVAEError("train needs --config FILE (or --resume --out RUN_DIR)")
     raw = apply_overrides(raw, overrides)
+    if args.command == "ssl" and "semi" not in raw:
+        raise PPVAEError("ssl needs a config with a [semi] table (see configs/m2_mnist.toml)")
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
@@ -127,6 +145,12 @@ def _train(args: argparse.Namespace) -> int:
         last = result.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
               f"checkpoint {out / 'checkpoint.pt'}")
+        scored = [m for m in result.metrics if "valid_error" in m]
+        if scored:
+            best = min(scored, key=lambda m: m["valid_error"])
+            print(f"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}: "
+                  f"test error {best.get('test_error', float('nan')):.2%} "
+                  f"(checkpoint {out / 'best.pt'})")
     return 0
 
 
@@ -157,6 +181,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"test ELBO          {elbo:.3f} nats/example ({run.config.train.elbo})")
     print(f"test log p(x)      {result['test_log_px']:.3f} nats/example "
           f"(importance sampled, k={args.k}; ±{result['test_log_px_stderr']:.3f} s.e.)")
+    if run.config.semi is not None and data.y_test is not None:
+        from ppvae.semi import classification_error
+
+        y = data.y_test[: x.shape[0]]
+        result["test_error"] = classification_error(run.guide, x, y, run.config.semi.label_site)
+        print(f"test error         {result['test_error']:.2%} "
+              f"(argmax of q(y|x), {x.shape[0]} images, last checkpoint)")
     out = Path(run.run_dir) / f"evaluate-k{args.k}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"saved {out}")
@@ -201,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_plugins([plugin_ref(p) for p in args.plugin])
         if args.command == "list":
             return _list()
-        if args.command == "train":
+        if args.command in ("train", "ssl"):
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)

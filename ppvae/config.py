@@ -65,6 +65,32 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SemiConfig:
+    """Semi-supervised training: which labels are kept, and the classification term.
+
+    ``labels`` examples (the same number per class, drawn by ``label_seed``) keep their
+    labels; the last ``n_valid`` training examples are held out for validation; the rest
+    are unlabelled. Each step adds a batch of ``labelled_batch_size`` labelled examples;
+    the classification term ``alpha * N / labels * -log q(y|x)`` (Kingma et al. 2014) is
+    read from the guide's site ``label_site``.
+    """
+
+    labels: int = 100
+    label_seed: int = 0
+    n_valid: int = 10000
+    alpha: float = 0.1
+    labelled_batch_size: int = 100
+    label_site: str = "y"
+
+    def validate(self) -> None:
+        if self.labels < 1 or self.labelled_batch_size < 1 or self.n_valid < 0:
+            raise ConfigError("semi.labels and semi.labelled_batch_size must be >= 1, "
+                              "semi.n_valid >= 0")
+        if self.alpha < 0:
+            raise ConfigError(f"semi.alpha must be >= 0; got {self.alpha}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything needed to reproduce a training run."""
 
@@ -74,10 +100,11 @@ class RunConfig:
     guide: Component
     train: TrainConfig = field(default_factory=TrainConfig)
     plugins: tuple[str, ...] = ()
+    semi: SemiConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form (round-trips through :func:`from_dict`)."""
-        return {
+        out = {
             "name": self.name,
             "plugins": list(self.plugins),
             "data": self.data.to_dict(),
@@ -85,13 +112,16 @@ class RunConfig:
             "guide": self.guide.to_dict(),
             "train": to_dict(self.train),
         }
+        if self.semi is not None:
+            out["semi"] = to_dict(self.semi)
+        return out
 
     def replace(self, overrides: list[str]) -> RunConfig:
         """A copy with ``section.key=value`` overrides applied."""
         return from_dict(apply_overrides(self.to_dict(), overrides))
 
 
-TOP_KEYS = ["name", "plugins", "data", "model", "guide", "train"]
+TOP_KEYS = ["name", "plugins", "data", "model", "guide", "train", "semi"]
 
 
 def _component(reg: Registry[Any], raw: Any, where: str) -> Component:
@@ -133,7 +163,16 @@ def from_dict(raw: dict[str, Any], name: str | None = None) -> RunConfig:
         guide=_component(GUIDES, raw["guide"], "guide"),
         train=build(TrainConfig, train, "train"),
         plugins=tuple(plugins),
+        semi=_semi(raw.get("semi")),
     )
+
+
+def _semi(raw: Any) -> SemiConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError("[semi] must be a table")
+    return build(SemiConfig, raw, "semi")
 
 
 def parse_value(text: str) -> Any:

@@ -92,10 +92,42 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
         return loss.item()
 
 
+@ELBOS.register("enum")
+def enum_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
+    """TraceEnum_ELBO: discrete guide sites marked for enumeration are summed out exactly."""
+    return pyro.infer.TraceEnum_ELBO(
+        num_particles=num_particles,
+        vectorize_particles=vectorize and num_particles > 1,
+        max_plate_nesting=max_plate_nesting,
+        strict_enumeration_warning=False,
+    )
+
+
 @ELBOS.register("iwae")
 def iwae_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
     """IWAE bound with K = num_particles importance samples per example (vectorized)."""
     return IWAE_ELBO(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
+
+
+ENUMERATES = {"enum"}  # ELBOs that sum out enumerated guide sites
+NEEDS_RSAMPLE = {"meanfield", "iwae"}  # ELBOs that need every guide site reparameterized
+
+
+def check_elbo(name: str, enumerated: tuple[str, ...], not_reparameterized: tuple[str, ...]
+               ) -> None:
+    """Refuse an ELBO that cannot handle the guide's discrete or non-reparameterized sites."""
+    ELBOS.entry(name)
+    if enumerated and name not in ENUMERATES:
+        raise ConfigError(
+            f"the guide enumerates site(s) {list(enumerated)}; elbo {name!r} would sample them "
+            f"instead. Use elbo = {sorted(ENUMERATES)[0]!r}"
+        )
+    bad = list(enumerated) + list(not_reparameterized)
+    if bad and name in NEEDS_RSAMPLE:
+        raise ConfigError(
+            f"elbo {name!r} needs reparameterized guide sites; {bad} are not. "
+            f"Use {sorted(ENUMERATES)[0]!r} (enumerated discrete sites) or 'trace'"
+        )
 
 
 def make_elbo(

@@ -46,7 +46,7 @@ class ElboObjective:
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
             yb = y[start : start + batch_size] if y is not None else None
-            total += float(self(pair.model, pair.guide, xb, yb))
+            total += float(self.elbo.loss(pair.model, pair.guide, *_args(xb, yb)))
         return -total / x.shape[0]
 
 

@@ -24,6 +24,8 @@ class Pair:
     model: PyroModule
     guide: PyroModule
     max_plate_nesting: int = 1
+    enumerated: tuple[str, ...] = ()  # guide sites marked for enumeration
+    not_reparameterized: tuple[str, ...] = ()  # other guide sites without rsample
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """All trainable parameters of model and guide, each once."""
@@ -105,4 +107,9 @@ def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> in
         if f.vectorized and f.dim is not None
     ]
     pair.max_plate_nesting = max(dims, default=0)
+    pair.enumerated = tuple(n for n, s in gsites.items() if s["infer"].get("enumerate"))
+    pair.not_reparameterized = tuple(
+        n for n, s in gsites.items()
+        if n not in pair.enumerated and not getattr(s["fn"], "has_rsample", False)
+    )
     return pair.max_plate_nesting

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from ppvae.errors import RunError, TrainingDiverged
 from ppvae.objectives import Objective, elbo_objective
 from ppvae.pair import Pair, build_pair, check_pair
 from ppvae.schedules import learning_rate
+from ppvae.semi import SemiSupervisedObjective, classification_error, split_for
 
 METRICS = "metrics.jsonl"
+BEST = "best.pt"
 RUN_JSON = "run.json"
 
 
@@ -148,6 +151,17 @@ def train(
     pair = build_pair(cfg, data.spec)
     check_pair(pair, data.x_train, None)
     objective = elbo_objective(cfg, pair)
+    split = None
+    if cfg.semi is not None:
+        split = split_for(cfg.semi, data.y_train, data.spec.num_classes)
+        objective = SemiSupervisedObjective(
+            objective, cfg.semi, data.x_train[split.labelled], data.y_train[split.labelled],
+            split.unlabelled.numel(), t.batch_size, t.seed + 1,
+        )
+        x_valid = data.x_train[split.valid]
+        if data.dynamic_binarize:  # like the test set: one fixed draw
+            x_valid = torch.bernoulli(x_valid, generator=torch.Generator().manual_seed(t.seed))
+        y_valid = data.y_train[split.valid]
     optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
     metrics: list[dict[str, Any]] = []
     start_epoch = 1
@@ -162,6 +176,8 @@ def train(
         pair.model.load_state_dict(state["model"])
         pair.guide.load_state_dict(state["guide"])
         optim.load_state_dict(state["optim"])
+        if "objective" in state and hasattr(objective, "load_state_dict"):
+            objective.load_state_dict(state["objective"])
         torch.set_rng_state(state["rng"])
         gen.set_state(state["gen"])
         metrics = json.loads(state["metrics"])
@@ -177,8 +193,10 @@ def train(
     _write_metrics(run_dir, metrics)
 
     with pyro.validation_enabled(t.validate_args):
-        n = data.n_train
+        n = data.n_train if split is None else split.unlabelled.numel()
         steps = math.ceil(n / t.batch_size)
+        best_valid = min((m["valid_error"] for m in metrics if "valid_error" in m),
+                         default=math.inf)
         for epoch in range(start_epoch, t.epochs + 1):
             hooks.epoch_start(epoch, t.epochs, steps)
             lr = learning_rate(t.lr_schedule, t.lr, epoch)
@@ -187,6 +205,9 @@ def train(
             pair.train(True)
             tic = time.perf_counter()
             x_epoch = data.train_epoch(gen)
+            if split is not None:
+                objective.start_epoch(x_epoch[split.labelled])
+                x_epoch = x_epoch[split.unlabelled]
             perm = torch.randperm(n, generator=gen)
             try:
                 total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step)
@@ -206,6 +227,12 @@ def train(
                 "seconds": seconds,
                 "lr": lr,
             }
+            if split is not None:
+                site = cfg.semi.label_site
+                record["valid_error"] = classification_error(pair.guide, x_valid, y_valid, site)
+                if data.y_test is not None:
+                    record["test_error"] = classification_error(
+                        pair.guide, data.x_test, data.y_test, site)
             metrics.append(record)
             atomic_save(
                 {
@@ -218,9 +245,15 @@ def train(
                     "gen": gen.get_state(),
                     "config": json.dumps(cfg.to_dict()),
                     "metrics": json.dumps(metrics),
+                    **({"objective": objective.state_dict()}
+                       if hasattr(objective, "state_dict") else {}),
                 },
                 ckpt_path,
             )
+            if record.get("valid_error", math.inf) < best_valid:  # model selection
+                best_valid = record["valid_error"]
+                shutil.copyfile(ckpt_path, run_dir / f".{BEST}.tmp")
+                os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
             _write_metrics(run_dir, metrics)
             hooks.epoch_end(record)
     return TrainResult(run_dir, cfg, pair, metrics)

@@ -1,0 +1,60 @@
+"""The M2 guide: a classifier q(y | x) and an encoder q(z | x, y)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+from torch import nn
+
+from ppvae.data.base import DataSpec
+from ppvae.errors import ConfigError
+from ppvae.nets import mlp, plain
+from ppvae.onehot import cat_onehot
+from ppvae.registry import GUIDES
+
+
+@dataclass(frozen=True)
+class M2GuideOptions:
+    """Encoder and classifier shapes."""
+
+    z_dim: int = 50
+    hidden: tuple[int, ...] = (500,)
+    classifier_hidden: tuple[int, ...] = (500,)
+    activation: str = "softplus"
+
+    def validate(self) -> None:
+        if self.z_dim < 1 or any(h < 1 for h in (*self.hidden, *self.classifier_hidden)):
+            raise ConfigError("guide.z_dim and hidden sizes must be >= 1")
+
+
+@GUIDES.register("m2", config=M2GuideOptions)
+class M2Guide(PyroModule):
+    """q(y|x) Categorical (enumerated in parallel when y is not given); q(z|x,y) Normal."""
+
+    def __init__(self, opts: M2GuideOptions, spec: DataSpec) -> None:
+        super().__init__()
+        if not spec.num_classes:
+            raise ConfigError("the m2 guide needs labelled data (a dataset with classes)")
+        self.num_classes = spec.num_classes
+        self.classifier_body, cw = mlp(spec.x_dim, opts.classifier_hidden, opts.activation)
+        self.classifier_out = nn.Linear(cw, spec.num_classes)
+        self.encoder, width = mlp(spec.x_dim + spec.num_classes, opts.hidden, opts.activation)
+        self.loc = nn.Linear(width, opts.z_dim)
+        self.log_scale = nn.Linear(width, opts.z_dim)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of q(y | x)."""
+        return plain(self, "classifier_out")(plain(self, "classifier_body")(x))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        with pyro.plate("data", x.shape[0]):
+            if y is None:
+                y = pyro.sample("y", dist.Categorical(logits=self.classify(x)),
+                                infer={"enumerate": "parallel"})
+            h = plain(self, "encoder")(cat_onehot(x, y, self.num_classes))
+            loc, scale = plain(self, "loc")(h), plain(self, "log_scale")(h).exp()
+            pyro.sample("z", dist.Normal(loc, scale).to_event(1))

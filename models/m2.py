@@ -1,0 +1,58 @@
+"""The semi-supervised M2 model (Kingma et al. 2014): p(y) p(z) p_theta(x | y, z)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+
+from ppvae.data.base import DataSpec
+from ppvae.errors import ConfigError
+from ppvae.likelihoods import make_head
+from ppvae.nets import mlp, plain
+from ppvae.onehot import cat_onehot
+from ppvae.registry import MODELS
+
+
+@dataclass(frozen=True)
+class M2Options:
+    """Decoder shape and likelihood; the number of classes comes from the data."""
+
+    z_dim: int = 50
+    hidden: tuple[int, ...] = (500,)
+    activation: str = "softplus"
+    likelihood: Literal["bernoulli", "gaussian", "gaussian_fixed"] = "bernoulli"
+    mean: Literal["sigmoid", "identity"] = "sigmoid"
+    min_scale: float = 0.0
+    fixed_scale: float = 0.1
+
+    def validate(self) -> None:
+        if self.z_dim < 1 or any(h < 1 for h in self.hidden):
+            raise ConfigError("model.z_dim and model.hidden sizes must be >= 1")
+
+
+@MODELS.register("m2", config=M2Options)
+class M2(PyroModule):
+    """y ~ Uniform categorical; z ~ N(0, I); x ~ p_theta(x | y, z). ``y`` observed when given."""
+
+    def __init__(self, opts: M2Options, spec: DataSpec) -> None:
+        super().__init__()
+        if not spec.num_classes:
+            raise ConfigError("the m2 model needs labelled data (a dataset with classes)")
+        self.z_dim, self.num_classes = opts.z_dim, spec.num_classes
+        self.decoder, width = mlp(opts.z_dim + spec.num_classes, opts.hidden, opts.activation)
+        self.head = make_head(
+            opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
+        )
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        loc = x.new_zeros(self.z_dim)
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(loc, torch.ones_like(loc)).to_event(1))
+            y = pyro.sample("y", dist.Categorical(logits=x.new_zeros(self.num_classes)), obs=y)
+            h = plain(self, "decoder")(cat_onehot(z, y, self.num_classes))
+            pyro.sample("x", plain(self, "head")(h), obs=x)

@@ -1,0 +1,162 @@
+"""The semi-supervised M2 pair: enumeration, labelled and unlabelled steps, label splits."""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pytest
+import torch
+from torch.nn import functional as F
+
+from ppvae.data.base import DataSpec
+from ppvae.data.labels import label_split
+from ppvae.elbos import make_elbo
+from ppvae.errors import ConfigError, IncompatiblePairError
+from ppvae.guides import M2Guide, M2GuideOptions, NormalGuide, NormalGuideOptions
+from ppvae.models import M2, VAE, M2Options, VAEOptions
+from ppvae.pair import Pair, check_pair
+
+SPEC = DataSpec(x_dim=12, num_classes=4)
+
+
+def small_m2() -> Pair:
+    pair = Pair(M2(M2Options(z_dim=3, hidden=(8,)), SPEC),
+                M2Guide(M2GuideOptions(z_dim=3, hidden=(8,), classifier_hidden=(6,)), SPEC))
+    check_pair(pair, torch.rand(2, 12))
+    return pair
+
+
+def normal_log_prob(v: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (-0.5 * ((v - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def test_enumeration_equals_the_explicit_sum_over_classes():
+    pair = small_m2()
+    x = torch.rand(5, 12).bernoulli()
+    pyro.set_rng_seed(7)
+    loss = make_elbo("enum").differentiable_loss(pair.model, pair.guide, x)
+    pyro.set_rng_seed(7)
+    eps = torch.randn(4, 5, 3)  # the guide's z draw, one per enumerated class
+    g, m = pair.guide, pair.model
+    logq_y = F.log_softmax(g.classify(x), -1)  # (5, 4)
+    elbo = -(logq_y.exp() * logq_y).sum(-1)  # entropy of q(y|x)
+    for c in range(4):
+        yc = torch.full((5,), c)
+        h = g.encoder(torch.cat([x, F.one_hot(yc, 4).float()], -1))
+        loc, scale = g.loc(h), g.log_scale(h).exp()
+        z = loc + scale * eps[c]
+        logits = m.head.logits(m.decoder(torch.cat([z, F.one_hot(yc, 4).float()], -1)))
+        log_px = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        term = (log_px + math.log(1 / 4) + normal_log_prob(z, 0 * z, 1 + 0 * z)
+                - normal_log_prob(z, loc, scale))
+        elbo = elbo + logq_y[:, c].exp() * term
+    torch.testing.assert_close(loss, -elbo.sum(), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_labelled_and_unlabelled_steps_reduce_the_loss(labelled):
+    pair = small_m2()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 12, generator=g).bernoulli()
+    y = torch.randint(0, 4, (32,), generator=g) if labelled else None
+    elbo = make_elbo("enum")
+    params = pair.parameters()
+    optim = torch.optim.Adam(params, lr=1e-2)
+    losses = []
+    for _ in range(80):
+        loss = elbo.differentiable_loss(pair.model, pair.guide, x, y) if labelled else \
+            elbo.differentiable_loss(pair.model, pair.guide, x)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) < sum(losses[:10])
+
+
+def test_m2_guide_with_a_plain_vae_model_is_refused():
+    pair = Pair(VAE(VAEOptions(z_dim=3, hidden=(8,)), SPEC),
+                M2Guide(M2GuideOptions(z_dim=3, hidden=(8,)), SPEC))
+    with pytest.raises(IncompatiblePairError, match=r"guide site\(s\) \['y'\] are not latent"):
+        check_pair(pair, torch.rand(2, 12))
+    pair = Pair(M2(M2Options(z_dim=3), SPEC), NormalGuide(NormalGuideOptions(z_dim=3), SPEC))
+    with pytest.raises(IncompatiblePairError, match=r"latent site\(s\) \['y'\] have no site"):
+        check_pair(pair, torch.rand(2, 12))
+
+
+def test_m2_needs_classes():
+    with pytest.raises(ConfigError, match="needs labelled data"):
+        M2(M2Options(), DataSpec(x_dim=12))
+
+
+def test_label_split_is_balanced_reproducible_and_disjoint():
+    y = torch.arange(1000) % 10
+    a, b = label_split(y, 100, seed=3, n_valid=200), label_split(y, 100, seed=3, n_valid=200)
+    assert torch.equal(a.labelled, b.labelled)
+    assert torch.bincount(y[a.labelled], minlength=10).tolist() == [10] * 10
+    assert a.labelled.max() < 800 and a.valid.tolist() == list(range(800, 1000))
+    assert len(a.labelled) + len(a.unlabelled) == 800
+    assert not set(a.labelled.tolist()) & set(a.unlabelled.tolist())
+    c = label_split(y, 100, seed=4, n_valid=200)
+    assert not torch.equal(a.labelled, c.labelled)
+
+
+@pytest.mark.parametrize(("labels", "n_labels", "message"), [
+    (torch.arange(100) % 10, 200, "class 0 has only"),
+    (torch.arange(100) % 10, 15, "multiple of 10"),
+    (torch.tensor([0, 1, 12, 3]), 10, "label 12 is outside 0..9"),
+    (torch.tensor([0, -1, 2, 3]), 10, "label -1 is outside 0..9"),
+])
+def test_label_split_bad_input(labels, n_labels, message):
+    with pytest.raises(ConfigError, match=message):
+        label_split(labels, n_labels, seed=0, n_valid=10)
+
+
+def test_ssl_cli_end_to_end_with_predict_and_best_checkpoint(tmp_path, data_dir, capsys):
+    from ppvae import load
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    out = tmp_path / "m2"
+    rc = main(["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
+               "--seed", "1", "--set", "data.n_train=600", "--set", "data.n_test=100",
+               "--set", "semi.n_valid=100", "--set", "model.hidden=[32]",
+               "--set", "guide.hidden=[32]", "--set", "guide.classifier_hidden=[32]",
+               "--set", "model.z_dim=4", "--set", "guide.z_dim=4", "--epochs", "2",
+               "--data-dir", str(data_dir), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "valid_error" in text and "best validation error" in text
+    assert (out / "best.pt").is_file()
+    run = load(out)
+    assert run.config.semi.labels == 20 and run.config.semi.label_seed == 1
+    x = run.load_data(data_dir).x_test[:7]
+    proba = run.predict_proba(x)
+    assert proba.shape == (7, 10)
+    torch.testing.assert_close(proba.sum(-1), torch.ones(7))
+    assert torch.equal(run.predict(x), proba.argmax(-1))
+    assert main(["evaluate", str(out), "--k", "3", "--n", "20", "--data-dir", str(data_dir),
+                 "--no-progress"]) == 0
+    assert "test error" in capsys.readouterr().out
+
+
+def test_ssl_refuses_more_labels_than_images(tmp_path, data_dir, capsys):
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    rc = main(["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "700",
+               "--set", "data.n_train=600", "--set", "semi.n_valid=100",
+               "--data-dir", str(data_dir), "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "semi.labels = 700 is more than the 500 training images" in capsys.readouterr().err
+
+
+def test_accuracy_counts_every_example_without_batch_assumptions():
+    from ppvae.semi import classification_error
+
+    pair = small_m2()
+    x = torch.rand(2003, 12)
+    pred = pair.guide.classify(x).argmax(-1)
+    y = pred.clone()
+    y[:7] = (y[:7] + 1) % 4  # exactly 7 wrong
+    assert classification_error(pair.guide, x, y) == pytest.approx(7 / 2003)
