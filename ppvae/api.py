@@ -107,11 +107,15 @@ def read_run_info(run_dir: Path) -> tuple[RunConfig, DataSpec]:
     return from_dict(info["config"]), spec
 
 
-def load(run_dir: str | os.PathLike[str]) -> Run:
-    """Rebuild a run's model and guide from its last checkpoint (no code is executed from it)."""
+def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
+    """Rebuild a run's model and guide from a checkpoint (no code is executed from it).
+
+    ``checkpoint``: ``"checkpoint.pt"`` (the last epoch) or ``"best.pt"`` (the best
+    validation error of a semi-supervised run).
+    """
     run_dir = Path(run_dir)
     cfg, spec = read_run_info(run_dir)
-    state = load_checkpoint(run_dir / CHECKPOINT)
+    state = load_checkpoint(run_dir / checkpoint)
     pair = build_pair(cfg, spec)
     pair.model.load_state_dict(state["model"])
     pair.guide.load_state_dict(state["guide"])

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ppvae.config import apply_overrides, from_dict
-from ppvae.errors import PPVAEError
+from ppvae.errors import ConfigError, PPVAEError
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("ssl", help="semi-supervised training with few labels (e.g. M2)")
     common(sp)
-    sp.add_argument("--config", required=True, help="TOML config with a [semi] table")
+    sp.add_argument("--config", help="TOML config with a [semi] table")
     sp.add_argument("--labels", type=positive, help="labelled examples (same number per class)")
     sp.add_argument("--seed", type=int, help="seed of the label draw and of training")
     sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--k", type=positive, default=1000, help="importance samples per example")
     sp.add_argument("--n", type=positive, help="evaluate only the first N test examples")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--best", action="store_true",
+                    help="use best.pt (best validation error) instead of the last checkpoint")
     sp.add_argument("--no-progress", action="store_true")
 
     for name, helptext in [
@@ -125,13 +127,16 @@ def _train(args: argparse.Namespace) -> int:
         raise PPVAEError("--resume needs --out RUN_DIR (the run to continue)")
     if args.config:
         raw: dict[str, Any] = load_config(args.config).to_dict()
+        if args.command == "ssl" and "semi" not in raw:
+            raise ConfigError(
+                f"ssl needs a config with a [semi] table; {args.config} has none "
+                "(see configs/m2_mnist.toml)"
+            )
     elif args.resume:
         raw = read_run_info(Path(args.out))[0].to_dict()
     else:
         raise PPVAEError("train needs --config FILE (or --resume --out RUN_DIR)")
     raw = apply_overrides(raw, overrides)
-    if args.command == "ssl" and "semi" not in raw:
-        raise PPVAEError("ssl needs a config with a [semi] table (see configs/m2_mnist.toml)")
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
@@ -160,7 +165,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ppvae.objectives import elbo_objective
     from ppvae.progress import counter
 
-    run = load(args.run)
+    run = load(args.run, checkpoint="best.pt" if args.best else "checkpoint.pt")
     data = run.load_data(args.data_dir)
     x = data.x_test[: args.n] if args.n else data.x_test
     torch.manual_seed(args.seed)
@@ -187,7 +192,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         y = data.y_test[: x.shape[0]]
         result["test_error"] = classification_error(run.guide, x, y, run.config.semi.label_site)
         print(f"test error         {result['test_error']:.2%} "
-              f"(argmax of q(y|x), {x.shape[0]} images, last checkpoint)")
+              f"(argmax of q(y|x), {x.shape[0]} images, "
+              f"{'best-validation' if args.best else 'last'} checkpoint)")
     out = Path(run.run_dir) / f"evaluate-k{args.k}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"saved {out}")
@@ -242,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
-        kept = out and args.command == "train" and (Path(out) / "checkpoint.pt").is_file()
+        kept = out and args.command in ("train", "ssl") and (Path(out) / "checkpoint.pt").is_file()
         note = "; the last completed epoch's checkpoint is kept" if kept else ""
         print(f"ppvae: interrupted{note}", file=sys.stderr)
         return 130

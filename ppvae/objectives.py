@@ -9,7 +9,7 @@ import torch
 from pyro.nn import PyroModule
 
 from ppvae.config import RunConfig
-from ppvae.elbos import make_elbo
+from ppvae.elbos import check_elbo, make_elbo
 from ppvae.pair import Pair
 
 
@@ -53,7 +53,7 @@ class ElboObjective:
 def elbo_objective(cfg: RunConfig, pair: Pair) -> ElboObjective:
     """The ELBO objective a config asks for."""
     t = cfg.train
-
+    check_elbo(t.elbo, pair.enumerated, pair.not_reparameterized)
     return ElboObjective(
         make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting)
     )

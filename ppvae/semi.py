@@ -51,7 +51,7 @@ class SemiSupervisedObjective:
         self.gen = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(n_l, generator=self.gen)
         self.pos = 0
-        self.unlabelled_scale = 1.0
+        self.unlabelled_total = 0.0  # this epoch's summed unlabelled loss (negative ELBO)
 
     def _next(self) -> torch.Tensor:
         if self.pos + self.batch_l > self.order.numel():
@@ -71,7 +71,13 @@ class SemiSupervisedObjective:
         xl, yl = self.x_l[idx], self.y_l[idx]
         labelled = self.elbo(model, guide, xl, yl)
         nll = -label_log_prob(guide, xl, yl, self.cfg.label_site).sum()
-        return self.elbo(model, guide, x, None) + self.scale * (labelled + self.weight * nll)
+        unlabelled = self.elbo(model, guide, x, None)
+        self.unlabelled_total += unlabelled.item()
+        return unlabelled + self.scale * (labelled + self.weight * nll)
+
+    def reset_totals(self) -> None:
+        """Start summing the unlabelled loss afresh (once per epoch)."""
+        self.unlabelled_total = 0.0
 
     def evaluate(self, pair: Pair, x: torch.Tensor, y: torch.Tensor | None,
                  batch_size: int) -> float:
@@ -90,6 +96,9 @@ class SemiSupervisedObjective:
 def predict_logits(guide: PyroModule, x: torch.Tensor, site: str = "y",
                    batch_size: int = 2000) -> torch.Tensor:
     """Logits of q(y | x) from the guide's label site (no enumeration: one trace per batch)."""
+    classify = getattr(guide, "classify", None)
+    if callable(classify):  # no encoder pass, no random draws
+        return torch.cat([classify(xb) for xb in x.split(batch_size)])
     out = []
     for xb in x.split(batch_size):
         node = poutine.trace(guide).get_trace(xb).nodes.get(site)
@@ -113,9 +122,9 @@ def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | 
 
     if y_train is None or not num_classes:
         raise ConfigError("semi-supervised training needs a dataset with labels")
-    if cfg.labels > y_train.shape[0] - cfg.n_valid:
+    if cfg.labels >= y_train.shape[0] - cfg.n_valid:
         raise ConfigError(
-            f"semi.labels = {cfg.labels} is more than the {y_train.shape[0] - cfg.n_valid} "
-            "training images outside the validation set"
+            f"semi.labels = {cfg.labels} leaves no unlabelled images: there are "
+            f"{y_train.shape[0] - cfg.n_valid} training images outside the validation set"
         )
     return label_split(y_train, cfg.labels, cfg.label_seed, cfg.n_valid, num_classes)

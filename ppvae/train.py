@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,6 +208,8 @@ def train(
                 objective.start_epoch(x_epoch[split.labelled])
                 x_epoch = x_epoch[split.unlabelled]
             perm = torch.randperm(n, generator=gen)
+            if split is not None:
+                objective.reset_totals()
             try:
                 total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step)
             except NonFiniteLoss as exc:
@@ -229,13 +230,16 @@ def train(
             }
             if split is not None:
                 site = cfg.semi.label_site
-                record["valid_error"] = classification_error(pair.guide, x_valid, y_valid, site)
+                record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO part alone
+                record["train_objective"] = -total / n
+                if y_valid.numel():
+                    record["valid_error"] = classification_error(
+                        pair.guide, x_valid, y_valid, site)
                 if data.y_test is not None:
                     record["test_error"] = classification_error(
                         pair.guide, data.x_test, data.y_test, site)
             metrics.append(record)
-            atomic_save(
-                {
+            state = {
                     "format": 1,
                     "epoch": epoch,
                     "model": pair.model.state_dict(),
@@ -247,13 +251,11 @@ def train(
                     "metrics": json.dumps(metrics),
                     **({"objective": objective.state_dict()}
                        if hasattr(objective, "state_dict") else {}),
-                },
-                ckpt_path,
-            )
+            }
             if record.get("valid_error", math.inf) < best_valid:  # model selection
                 best_valid = record["valid_error"]
-                shutil.copyfile(ckpt_path, run_dir / f".{BEST}.tmp")
-                os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
+                atomic_save(state, run_dir / BEST)  # before the last checkpoint moves on
+            atomic_save(state, ckpt_path)
             _write_metrics(run_dir, metrics)
             hooks.epoch_end(record)
     return TrainResult(run_dir, cfg, pair, metrics)

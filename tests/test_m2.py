@@ -148,7 +148,7 @@ def test_ssl_refuses_more_labels_than_images(tmp_path, data_dir, capsys):
                "--set", "data.n_train=600", "--set", "semi.n_valid=100",
                "--data-dir", str(data_dir), "--out", str(tmp_path / "r")])
     assert rc == 2
-    assert "semi.labels = 700 is more than the 500 training images" in capsys.readouterr().err
+    assert "semi.labels = 700 leaves no unlabelled images" in capsys.readouterr().err
 
 
 def test_accuracy_counts_every_example_without_batch_assumptions():
@@ -160,3 +160,57 @@ def test_accuracy_counts_every_example_without_batch_assumptions():
     y = pred.clone()
     y[:7] = (y[:7] + 1) % 4  # exactly 7 wrong
     assert classification_error(pair.guide, x, y) == pytest.approx(7 / 2003)
+
+
+TINY = ["--set", "data.n_train=400", "--set", "data.n_test=50", "--set", "semi.n_valid=50",
+        "--set", "model.hidden=[16]", "--set", "guide.hidden=[16]",
+        "--set", "guide.classifier_hidden=[16]", "--set", "model.z_dim=3",
+        "--set", "guide.z_dim=3", "--labels", "20", "--no-progress"]
+
+
+def ssl(out, data_dir, *extra):
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    return main(["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), *TINY,
+                 "--data-dir", str(data_dir), "--out", str(out), *extra])
+
+
+def test_ssl_resume_matches_an_uninterrupted_run(tmp_path, data_dir):
+    from ppvae import load
+    from ppvae.cli import main
+
+    assert ssl(tmp_path / "full", data_dir, "--epochs", "3") == 0
+    assert ssl(tmp_path / "cut", data_dir, "--epochs", "2") == 0
+    assert main(["ssl", "--resume", "--out", str(tmp_path / "cut"), "--epochs", "3",
+                 "--data-dir", str(data_dir), "--no-progress"]) == 0
+    full, cut = load(tmp_path / "full"), load(tmp_path / "cut")
+
+    def strip(ms):
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in ms]
+
+    assert strip(cut.metrics) == strip(full.metrics)
+    assert "train_objective" in full.metrics[0] and "valid_error" in full.metrics[0]
+    best = load(tmp_path / "full", checkpoint="best.pt")
+    assert best.config == full.config
+
+
+def test_ssl_without_validation_and_wrong_elbo(tmp_path, data_dir, capsys):
+    assert ssl(tmp_path / "nv", data_dir, "--epochs", "1", "--set", "semi.n_valid=0") == 0
+    from ppvae import load
+
+    assert "valid_error" not in load(tmp_path / "nv").metrics[0]
+    capsys.readouterr()
+    assert ssl(tmp_path / "tr", data_dir, "--set", "train.elbo=trace") == 2
+    assert "Use elbo = 'enum'" in capsys.readouterr().err
+    assert not (tmp_path / "tr").exists()
+
+
+def test_ssl_needs_a_semi_table(tmp_path, capsys):
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    rc = main(["ssl", "--config", str(REPO / "configs" / "toy2d.toml"), "--labels", "10",
+               "--out", str(tmp_path / "r")])
+    assert rc == 2 and "has none" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
