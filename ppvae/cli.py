@@ -124,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.seed is not None:
             overrides.append(f"semi.label_seed={args.seed}")
     if args.resume and not args.out:
-        raise PPVAEError("--resume needs --out RUN_DIR (the run to continue)")
+        raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
     if args.config:
         raw: dict[str, Any] = load_config(args.config).to_dict()
         if args.command == "ssl" and "semi" not in raw:
@@ -135,7 +135,7 @@ def _train(args: argparse.Namespace) -> int:
     elif args.resume:
         raw = read_run_info(Path(args.out))[0].to_dict()
     else:
-        raise PPVAEError("train needs --config FILE (or --resume --out RUN_DIR)")
+        raise ConfigError("train needs --config FILE (or --resume --out RUN_DIR)")
     raw = apply_overrides(raw, overrides)
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
@@ -170,7 +170,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     x = data.x_test[: args.n] if args.n else data.x_test
     torch.manual_seed(args.seed)
     if x.shape[0] < 2:
-        raise PPVAEError("evaluate needs at least 2 test examples (--n >= 2)")
+        raise ConfigError("evaluate needs at least 2 test examples (--n >= 2)")
     elbo = elbo_objective(run.config, run.pair).evaluate(
         run.pair, x, None, run.config.train.eval_batch_size
     )
