@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import pyro
 import pyro.distributions as dist
@@ -13,26 +12,18 @@ from pyro.nn import PyroModule
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
+from ppvae.models.vae import VAEOptions
 from ppvae.nets import mlp, plain
 from ppvae.onehot import cat_onehot
 from ppvae.registry import MODELS
 
 
 @dataclass(frozen=True)
-class M2Options:
-    """Decoder shape and likelihood; the number of classes comes from the data."""
+class M2Options(VAEOptions):
+    """The VAE's decoder options (z_dim, hidden, likelihood, ...), Pyro ss_vae_M2 defaults;
+    the number of classes comes from the data."""
 
-    z_dim: int = 50
     hidden: tuple[int, ...] = (500,)
-    activation: str = "softplus"
-    likelihood: Literal["bernoulli", "gaussian", "gaussian_fixed"] = "bernoulli"
-    mean: Literal["sigmoid", "identity"] = "sigmoid"
-    min_scale: float = 0.0
-    fixed_scale: float = 0.1
-
-    def validate(self) -> None:
-        if self.z_dim < 1 or any(h < 1 for h in self.hidden):
-            raise ConfigError("model.z_dim and model.hidden sizes must be >= 1")
 
 
 @MODELS.register("m2", config=M2Options)
