@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pyro
 import pyro.distributions as dist
 import torch
@@ -126,8 +124,3 @@ def per_item_loader(x: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
 def pyro_example_epoch(svi: SVI, loader: DataLoader) -> float:
     """One epoch of ``svi.step`` over the loader; returns the summed loss."""
     return sum(svi.step(x) for x, _ in loader)
-
-
-def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    for start in range(0, x.shape[0], batch_size):
-        yield x[start : start + batch_size]

@@ -31,6 +31,13 @@ def atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint without executing code from it."""
     if not path.is_file():

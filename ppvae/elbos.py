@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pyro.infer
 import torch
@@ -18,23 +19,26 @@ from ppvae.registry import ELBOS
 ElboFactory = Callable[[int, bool, int], pyro.infer.ELBO]
 
 
+def _particles(num_particles: int, vectorize: bool, max_plate_nesting: int) -> dict[str, Any]:
+    """Keyword arguments shared by Pyro's ELBO constructors."""
+    return {
+        "num_particles": num_particles,
+        "vectorize_particles": vectorize and num_particles > 1,
+        "max_plate_nesting": max_plate_nesting,
+    }
+
+
 @ELBOS.register("trace")
 def trace_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
     """Trace_ELBO: Monte Carlo estimate of every term, reparameterized gradients."""
-    return pyro.infer.Trace_ELBO(
-        num_particles=num_particles,
-        vectorize_particles=vectorize and num_particles > 1,
-        max_plate_nesting=max_plate_nesting,
-    )
+    return pyro.infer.Trace_ELBO(**_particles(num_particles, vectorize, max_plate_nesting))
 
 
 @ELBOS.register("meanfield")
 def meanfield_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
     """TraceMeanField_ELBO: analytic KL(q(z|x) || p(z)) where available, Monte Carlo otherwise."""
     return pyro.infer.TraceMeanField_ELBO(
-        num_particles=num_particles,
-        vectorize_particles=vectorize and num_particles > 1,
-        max_plate_nesting=max_plate_nesting,
+        **_particles(num_particles, vectorize, max_plate_nesting)
     )
 
 
@@ -43,7 +47,8 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
 
     Particles are always vectorized; the log-sum-exp runs over particles separately for
     every example (every plate shared by all sites is kept, the others are summed).
-    Needs reparameterized guide sites.
+    Training needs reparameterized guide sites (:func:`check_elbo` refuses others);
+    :meth:`log_weights` alone serves any guide (importance sampling).
     """
 
     def __init__(self, num_particles: int = 1, max_plate_nesting: int = 1) -> None:
@@ -65,12 +70,9 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
         log_w = 0.0
         for site in sites:
             log_w = log_w + torch_sum(site["log_prob"], sum_dims)
-        for name, site in guide_trace.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
-                continue
-            if not getattr(site["fn"], "has_rsample", False):
-                raise ConfigError(f"iwae needs reparameterized guide sites; {name!r} is not")
-            log_w = log_w - torch_sum(site["log_prob"], sum_dims)
+        for site in guide_trace.nodes.values():
+            if site["type"] == "sample" and not site_is_subsample(site):
+                log_w = log_w - torch_sum(site["log_prob"], sum_dims)
         if not torch.is_tensor(log_w) or log_w.dim() == 0:
             raise ConfigError("iwae found no latent or observed sites to weigh")
         if self.num_particles == 1:  # Pyro adds no particle plate for a single particle
@@ -96,9 +98,7 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
 def enum_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
     """TraceEnum_ELBO: discrete guide sites marked for enumeration are summed out exactly."""
     return pyro.infer.TraceEnum_ELBO(
-        num_particles=num_particles,
-        vectorize_particles=vectorize and num_particles > 1,
-        max_plate_nesting=max_plate_nesting,
+        **_particles(num_particles, vectorize, max_plate_nesting),
         strict_enumeration_warning=False,
     )
 

@@ -5,38 +5,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import pyro
 import torch
-from pyro import poutine
 
+from ppvae.elbos import IWAE_ELBO
 from ppvae.errors import ConfigError
-from ppvae.pair import Pair, sample_sites
-
-PARTICLE_PLATE = "_ppvae_particles"
-
-
-def _site_sum(trace: poutine.Trace, k: int, n: int) -> torch.Tensor:
-    total = torch.zeros(k, n)
-    for name, site in sample_sites(trace).items():
-        lp = site["fn"].log_prob(site["value"])
-        if lp.shape != (k, n):
-            raise ConfigError(
-                f"log-likelihood estimation needs every sample site inside the data plate; "
-                f"site {name!r} has log-prob shape {tuple(lp.shape)}, expected {(k, n)}"
-            )
-        total = total + lp
-    return total
+from ppvae.pair import Pair
 
 
 @torch.no_grad()
 def log_weights(pair: Pair, x: torch.Tensor, y: torch.Tensor | None, k: int) -> torch.Tensor:
     """log p(x, z_i) - log q(z_i | x) for ``k`` draws z_i ~ q; shape (k, n)."""
-    dim = -(pair.max_plate_nesting + 1)
-    with pyro.plate(PARTICLE_PLATE, k, dim=dim):
-        gtr = poutine.trace(pair.guide).get_trace(x, y)
-        mtr = poutine.trace(poutine.replay(pair.model, trace=gtr)).get_trace(x, y)
-    n = x.shape[0]
-    return _site_sum(mtr, k, n) - _site_sum(gtr, k, n)
+    elbo = IWAE_ELBO(num_particles=k, max_plate_nesting=pair.max_plate_nesting)
+    lw = elbo.log_weights(pair.model, pair.guide, *((x,) if y is None else (x, y)))
+    if lw.shape != (k, x.shape[0]):
+        raise ConfigError(
+            f"log-likelihood estimation needs every sample site inside the data plate; "
+            f"the log weights have shape {tuple(lw.shape)}, expected {(k, x.shape[0])}"
+        )
+    return lw
 
 
 @torch.no_grad()

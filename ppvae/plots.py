@@ -125,21 +125,6 @@ def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -
     return fig
 
 
-def curve_figure(metrics: list[dict[str, Any]], title: str = "") -> Figure:
-    """Train and test ELBO per epoch."""
-    fig, ax = subplots(figsize=(6, 4))
-    ep = [m["epoch"] for m in metrics]
-    ax.plot(ep, [m["train_elbo"] for m in metrics], "o-", label="train ELBO")
-    ax.plot(ep, [m["test_elbo"] for m in metrics], "s-", label="test ELBO")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nats per example")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
 def save(fig: Figure, path: str | Path) -> Path:
     """Save a figure as PNG and close it."""
     path = Path(path)

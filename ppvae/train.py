@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pyro
 import torch
 
-from ppvae.checkpoint import CHECKPOINT, atomic_save, load_checkpoint
+from ppvae.checkpoint import CHECKPOINT, atomic_save, atomic_write_text, load_checkpoint
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import TensorData
 from ppvae.errors import RunError, TrainingDiverged
@@ -119,15 +119,11 @@ def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
             "num_classes": spec.num_classes,
         },
     }
-    tmp = run_dir / f".{RUN_JSON}.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, run_dir / RUN_JSON)
+    atomic_write_text(run_dir / RUN_JSON, json.dumps(info, indent=2))
 
 
 def _write_metrics(run_dir: Path, metrics: list[dict[str, Any]]) -> None:
-    tmp = run_dir / f".{METRICS}.tmp"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    os.replace(tmp, run_dir / METRICS)
+    atomic_write_text(run_dir / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
 
 
 def train(
