@@ -12,8 +12,7 @@ from torch import nn
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.nets import mlp, plain
-from ppvae.onehot import cat_onehot
+from ppvae.nets import LabelledMLP, mlp, plain
 from ppvae.registry import GUIDES
 
 
@@ -29,6 +28,8 @@ class M2GuideOptions:
     def validate(self) -> None:
         if self.z_dim < 1 or any(h < 1 for h in (*self.hidden, *self.classifier_hidden)):
             raise ConfigError("guide.z_dim and hidden sizes must be >= 1")
+        if not self.hidden:
+            raise ConfigError("guide.hidden needs at least one layer for m2")
 
 
 @GUIDES.register("m2", config=M2GuideOptions)
@@ -42,9 +43,9 @@ class M2Guide(PyroModule):
         self.num_classes = spec.num_classes
         self.classifier_body, cw = mlp(spec.x_dim, opts.classifier_hidden, opts.activation)
         self.classifier_out = nn.Linear(cw, spec.num_classes)
-        self.encoder, width = mlp(spec.x_dim + spec.num_classes, opts.hidden, opts.activation)
-        self.loc = nn.Linear(width, opts.z_dim)
-        self.log_scale = nn.Linear(width, opts.z_dim)
+        self.encoder = LabelledMLP(spec.x_dim, spec.num_classes, opts.hidden, opts.activation)
+        self.loc = nn.Linear(self.encoder.width, opts.z_dim)
+        self.log_scale = nn.Linear(self.encoder.width, opts.z_dim)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y | x)."""
@@ -55,6 +56,6 @@ class M2Guide(PyroModule):
             if y is None:
                 y = pyro.sample("y", dist.Categorical(logits=self.classify(x)),
                                 infer={"enumerate": "parallel"})
-            h = plain(self, "encoder")(cat_onehot(x, y, self.num_classes))
+            h = plain(self, "encoder")(x, y)
             loc, scale = plain(self, "loc")(h), plain(self, "log_scale")(h).exp()
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))

@@ -13,8 +13,7 @@ from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
 from ppvae.models.vae import VAEOptions
-from ppvae.nets import mlp, plain
-from ppvae.onehot import cat_onehot
+from ppvae.nets import LabelledMLP, plain
 from ppvae.registry import MODELS
 
 
@@ -24,6 +23,11 @@ class M2Options(VAEOptions):
     the number of classes comes from the data."""
 
     hidden: tuple[int, ...] = (500,)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.hidden:
+            raise ConfigError("model.hidden needs at least one layer for m2")
 
 
 @MODELS.register("m2", config=M2Options)
@@ -35,15 +39,14 @@ class M2(PyroModule):
         if not spec.num_classes:
             raise ConfigError("the m2 model needs labelled data (a dataset with classes)")
         self.z_dim, self.num_classes = opts.z_dim, spec.num_classes
-        self.decoder, width = mlp(opts.z_dim + spec.num_classes, opts.hidden, opts.activation)
-        self.head = make_head(
-            opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
-        )
+        self.decoder = LabelledMLP(opts.z_dim, spec.num_classes, opts.hidden, opts.activation)
+        self.head = make_head(opts.likelihood, self.decoder.width, spec.x_dim, opts.mean,
+                              opts.min_scale, opts.fixed_scale)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         loc = x.new_zeros(self.z_dim)
         with pyro.plate("data", x.shape[0]):
             z = pyro.sample("z", dist.Normal(loc, torch.ones_like(loc)).to_event(1))
             y = pyro.sample("y", dist.Categorical(logits=x.new_zeros(self.num_classes)), obs=y)
-            h = plain(self, "decoder")(cat_onehot(z, y, self.num_classes))
+            h = plain(self, "decoder")(z, y)
             pyro.sample("x", plain(self, "head")(h), obs=x)

@@ -14,7 +14,7 @@ import torch
 
 from ppvae.checkpoint import CHECKPOINT, load_checkpoint
 from ppvae.config import RunConfig, from_dict, load_config
-from ppvae.data import load_data
+from ppvae.data import load_data, prepare_data
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import RunError
 from ppvae.pair import Pair, build_pair, check_pair
@@ -85,7 +85,9 @@ def fit(
 ) -> Run:
     """Train a config (object, dict or TOML path) and return the run."""
     cfg = as_config(config)
-    data = data if data is not None else load_data(cfg.data, data_dir)
+    if data is None:
+        prepare_data(cfg.data, data_dir, hooks)
+        data = load_data(cfg.data, data_dir)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
     result = train(cfg, data, run_dir, resume=resume, hooks=hooks)
     result.pair.train(False)

@@ -109,7 +109,7 @@ def _list() -> int:
 def _train(args: argparse.Namespace) -> int:
     from ppvae.api import default_run_dir, read_run_info
     from ppvae.config import load_config
-    from ppvae.data import load_data
+    from ppvae.data import load_data, prepare_data
     from ppvae.progress import TqdmHooks
     from ppvae.train import train
 
@@ -140,12 +140,15 @@ def _train(args: argparse.Namespace) -> int:
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
+    show = False if args.no_progress else None
+    prepare_data(cfg.data, args.data_dir,
+                 TqdmHooks(show, header=f"preparing {cfg.data.name}: training its model"))
     data = load_data(cfg.data, args.data_dir)
     out = Path(args.out) if args.out else default_run_dir(cfg)
     header = (f"run folder: {out}\ndata: {data.name}, {data.n_train} train / {data.n_test} test; "
               f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}")
     result = train(cfg, data, out, resume=args.resume,
-                   hooks=TqdmHooks(False if args.no_progress else None, header=header))
+                   hooks=TqdmHooks(show, header=header))
     if result.metrics:
         last = result.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "

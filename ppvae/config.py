@@ -46,7 +46,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 256
     lr: float = 1e-3
-    lr_schedule: Literal["constant", "burda"] = "constant"
+    lr_schedule: Literal["constant", "burda", "burda_scaled"] = "constant"
     adam_eps: float = 1e-8
     eval_batch_size: int = 2000
     seed: int = 0
@@ -72,7 +72,9 @@ class SemiConfig:
     labels; the last ``n_valid`` training examples are held out for validation; the rest
     are unlabelled. Each step adds a batch of ``labelled_batch_size`` labelled examples;
     the classification term ``alpha * N / labels * -log q(y|x)`` (Kingma et al. 2014) is
-    read from the guide's site ``label_site``.
+    read from the guide's site ``label_site``. ``labelled_weight`` multiplies the labelled
+    ELBO's share (1 = the whole-data bound; larger binds the decoder's ``y`` to the classes
+    more strongly).
     """
 
     labels: int = 100
@@ -80,6 +82,7 @@ class SemiConfig:
     n_valid: int = 10000
     alpha: float = 0.1
     labelled_batch_size: int = 100
+    labelled_weight: float = 1.0
     label_site: str = "y"
 
     def validate(self) -> None:
@@ -88,6 +91,8 @@ class SemiConfig:
                               "semi.n_valid >= 0")
         if self.alpha < 0:
             raise ConfigError(f"semi.alpha must be >= 0; got {self.alpha}")
+        if not self.labelled_weight > 0:
+            raise ConfigError(f"semi.labelled_weight must be > 0; got {self.labelled_weight}")
 
 
 @dataclass(frozen=True)

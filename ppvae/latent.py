@@ -32,6 +32,17 @@ def encode_mean(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([_trace(pair.guide, xb, None).nodes[name]["fn"].mean for xb in x.split(2000)])
 
 
+def encode_moments(pair: Pair, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of q(z|x) for each row of ``x``."""
+    name, _ = latent_site(pair, x)
+    locs, sds = [], []
+    for xb in x.split(2000):
+        fn = _trace(pair.guide, xb, None).nodes[name]["fn"]
+        locs.append(fn.mean)
+        sds.append(fn.stddev)
+    return torch.cat(locs), torch.cat(sds)
+
+
 def decode(pair: Pair, z: torch.Tensor, x_dim: int, site: str = "z") -> TorchDistribution:
     """p(x | z) for a batch of latents ``z`` (shape (n, z_dim))."""
     dummy = z.new_zeros(z.shape[0], x_dim)

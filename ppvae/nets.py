@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from ppvae.errors import ConfigError
@@ -34,6 +36,41 @@ def mlp(in_dim: int, hidden: Sequence[int], act: str) -> tuple[nn.Sequential, in
         layers += [nn.Linear(width, h), activation(act)]
         width = h
     return nn.Sequential(*layers), width
+
+
+class LabelledLinear(nn.Module):
+    """``Linear([t, one_hot(y)])`` computed as ``W_t t + W_y[y] + b``.
+
+    The same function and initialisation as a Linear layer on the concatenation, but when
+    ``y`` is enumerated over the classes (shape (C, 1)) and ``t`` is shared (shape (N, d)),
+    ``W_t t`` is computed once instead of C times.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, out_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.label_weight = nn.Parameter(torch.empty(num_classes, out_dim))
+        bound = 1 / math.sqrt(in_dim + num_classes)  # nn.Linear's init for the concatenation
+        for p in (self.linear.weight, self.linear.bias, self.label_weight):
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.linear(t) + self.label_weight[y.long()]
+
+
+class LabelledMLP(nn.Module):
+    """An MLP on ``[t, one_hot(y)]`` whose first layer is a :class:`LabelledLinear`."""
+
+    def __init__(self, in_dim: int, num_classes: int, hidden: Sequence[int], act: str) -> None:
+        super().__init__()
+        if not hidden:
+            raise ConfigError("a labelled MLP needs at least one hidden layer")
+        self.first = LabelledLinear(in_dim, num_classes, hidden[0])
+        self.rest, self.width = mlp(hidden[0], hidden[1:], act)
+        self.rest.insert(0, activation(act))
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.first(t, y))
 
 
 def plain(owner: nn.Module, name: str) -> nn.Module:

@@ -33,10 +33,11 @@ def label_log_prob(
 
 
 class SemiSupervisedObjective:
-    """ELBO(unlabelled) + c * [ELBO(labelled, y) + w * -log q(y|x)] per step.
+    """ELBO(unlabelled) + c * [v * ELBO(labelled, y) + w * -log q(y|x)] per step.
 
-    ``c`` scales the labelled batch to its share of the data, so the sum estimates the
-    whole-data objective divided by the number of steps; ``w = alpha * N / N_labelled``.
+    ``c`` scales the labelled batch to its share of the data, so with ``v = 1`` the sum
+    estimates the whole-data objective divided by the number of steps;
+    ``w = alpha * N / N_labelled`` and ``v = labelled_weight``.
     """
 
     def __init__(self, elbo: ElboObjective, cfg: SemiConfig, x_l: torch.Tensor,
@@ -73,7 +74,7 @@ class SemiSupervisedObjective:
         nll = -label_log_prob(guide, xl, yl, self.cfg.label_site).sum()
         unlabelled = self.elbo(model, guide, x, None)
         self.unlabelled_total += unlabelled.item()
-        return unlabelled + self.scale * (labelled + self.weight * nll)
+        return unlabelled + self.scale * (self.cfg.labelled_weight * labelled + self.weight * nll)
 
     def reset_totals(self) -> None:
         """Start summing the unlabelled loss afresh (once per epoch)."""

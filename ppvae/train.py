@@ -194,7 +194,7 @@ def train(
                          default=math.inf)
         for epoch in range(start_epoch, t.epochs + 1):
             hooks.epoch_start(epoch, t.epochs, steps)
-            lr = learning_rate(t.lr_schedule, t.lr, epoch)
+            lr = learning_rate(t.lr_schedule, t.lr, epoch, t.epochs)
             for group in optim.param_groups:
                 group["lr"] = lr
             pair.train(True)

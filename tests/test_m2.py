@@ -43,10 +43,10 @@ def test_enumeration_equals_the_explicit_sum_over_classes():
     elbo = -(logq_y.exp() * logq_y).sum(-1)  # entropy of q(y|x)
     for c in range(4):
         yc = torch.full((5,), c)
-        h = g.encoder(torch.cat([x, F.one_hot(yc, 4).float()], -1))
+        h = g.encoder(x, yc)
         loc, scale = g.loc(h), g.log_scale(h).exp()
         z = loc + scale * eps[c]
-        logits = m.head.logits(m.decoder(torch.cat([z, F.one_hot(yc, 4).float()], -1)))
+        logits = m.head.logits(m.decoder(z, yc))
         log_px = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
         term = (log_px + math.log(1 / 4) + normal_log_prob(z, 0 * z, 1 + 0 * z)
                 - normal_log_prob(z, loc, scale))
@@ -214,3 +214,55 @@ def test_ssl_needs_a_semi_table(tmp_path, capsys):
                "--out", str(tmp_path / "r")])
     assert rc == 2 and "has none" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("labelled_weight", [1.0, 3.0])
+def test_semi_objective_is_the_weighted_sum_of_its_terms(labelled_weight):
+    from ppvae.config import SemiConfig
+    from ppvae.objectives import ElboObjective
+    from ppvae.semi import SemiSupervisedObjective, label_log_prob
+
+    pair = small_m2()
+    g = torch.Generator().manual_seed(1)
+    x_l, y_l = torch.rand(6, 12, generator=g).bernoulli(), torch.arange(6) % 4
+    x_u = torch.rand(10, 12, generator=g).bernoulli()
+    cfg = SemiConfig(labels=6, alpha=0.5, labelled_batch_size=3,
+                     labelled_weight=labelled_weight)
+    elbo = ElboObjective(make_elbo("enum"))
+    objective = SemiSupervisedObjective(elbo, cfg, x_l, y_l, n_unlabelled=10, batch_size=5,
+                                        seed=0)
+    idx = objective.order[:3]  # the labelled batch the first step will draw
+    pyro.set_rng_seed(3)
+    total = objective(pair.model, pair.guide, x_u[:5], None)
+    pyro.set_rng_seed(3)
+    labelled = elbo(pair.model, pair.guide, x_l[idx], y_l[idx])
+    nll = -label_log_prob(pair.guide, x_l[idx], y_l[idx], "y").sum()
+    unlabelled = elbo(pair.model, pair.guide, x_u[:5], None)
+    scale = (6 / 3) / 2  # two labelled batches cover the labels; two steps per epoch
+    weight = 0.5 * (10 + 6) / 6  # alpha * N / N_labelled
+    expected = unlabelled + scale * (labelled_weight * labelled + weight * nll)
+    torch.testing.assert_close(total, expected)
+
+
+def test_labelled_linear_is_a_linear_layer_on_the_concatenation():
+    from ppvae.nets import LabelledLinear
+
+    layer = LabelledLinear(6, 4, 5)
+    full = torch.nn.Linear(10, 5)
+    with torch.no_grad():
+        full.weight.copy_(torch.cat([layer.linear.weight, layer.label_weight.T], 1))
+        full.bias.copy_(layer.linear.bias)
+    t, y = torch.randn(3, 6), torch.tensor([0, 3, 1])
+    torch.testing.assert_close(layer(t, y), full(torch.cat([t, F.one_hot(y, 4).float()], -1)))
+    enumerated = torch.arange(4).reshape(4, 1)  # (classes, 1) against a shared batch of t
+    out = layer(t, enumerated)
+    assert out.shape == (4, 3, 5)
+    for c in range(4):
+        torch.testing.assert_close(out[c], layer(t, torch.full((3,), c)))
+
+
+def test_m2_needs_a_hidden_layer():
+    with pytest.raises(ConfigError, match="at least one layer"):
+        M2Options(hidden=()).validate()
+    with pytest.raises(ConfigError, match="at least one layer"):
+        M2GuideOptions(hidden=()).validate()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ppvae.config import Component
-from ppvae.data import frey, mnist, toy2d  # noqa: F401  (register datasets)
+from ppvae.data import features, frey, mnist, toy2d  # noqa: F401  (register datasets)
 from ppvae.data.base import DataSpec, TensorData, data_root, download_allowed
 from ppvae.registry import DATASETS
 
-__all__ = ["DataSpec", "TensorData", "data_root", "load_data"]
+__all__ = ["DataSpec", "TensorData", "data_root", "load_data", "prepare_data"]
 
 
 def load_data(
@@ -19,3 +20,12 @@ def load_data(
     loader = DATASETS.get(component.name)
     allow = download_allowed() if download is None else download
     return loader(component.options, data_root(root), allow)
+
+
+def prepare_data(
+    component: Component, root: str | os.PathLike[str] | None = None, hooks: Any = None
+) -> None:
+    """Run a dataset's preparation step if it has one (e.g. train the VAE behind features)."""
+    prepare = getattr(DATASETS.get(component.name), "prepare", None)
+    if prepare is not None:
+        prepare(component.options, root, hooks)

@@ -25,7 +25,11 @@ class DataSpec:
 
 @dataclass
 class TensorData:
-    """A dataset held as whole tensors: flat ``x`` of shape (N, x_dim), optional labels."""
+    """A dataset held as whole tensors: flat ``x`` of shape (N, x_dim), optional labels.
+
+    ``train_noise``: per-example standard deviations; each epoch then trains on
+    ``x_train + train_noise * N(0, 1)`` (features drawn from an encoder's q(z|x)).
+    """
 
     name: str
     spec: DataSpec
@@ -34,11 +38,16 @@ class TensorData:
     y_train: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
     dynamic_binarize: bool = False
+    train_noise: torch.Tensor | None = None
 
     def train_epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized."""
+        """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized,
+        a fresh Gaussian draw if ``train_noise`` is set, else ``x_train`` itself."""
         if self.dynamic_binarize:
             return torch.bernoulli(self.x_train, generator=generator)
+        if self.train_noise is not None:
+            eps = torch.randn(self.x_train.shape, generator=generator)
+            return self.x_train + self.train_noise * eps
         return self.x_train
 
     @property

@@ -1,0 +1,86 @@
+"""Features from a trained VAE (M1 of Kingma et al. 2014): q(z|x) of every image.
+
+The run is trained first when the options name its config (``stage1``) and it is missing or
+unfinished, so that M1+M2 is one command.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ppvae.data.base import DataSpec, TensorData
+from ppvae.errors import ConfigError, RunError
+from ppvae.registry import DATASETS
+
+BINARIZE_SEED = 0
+
+
+@dataclass(frozen=True)
+class VAEFeaturesOptions:
+    """``run``: the feature VAE's run folder; ``stage1``: its TOML config (trains the run
+    when missing or unfinished); ``sample``: train on a fresh z ~ q(z|x) each epoch (else
+    on the means; validation and test always use the means)."""
+
+    run: str = ""
+    stage1: str | None = None
+    sample: bool = True
+
+    def validate(self) -> None:
+        if not self.run:
+            raise ConfigError("data.run must name the run folder of the feature VAE (M1)")
+
+
+def prepare_vae_features(
+    opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None, hooks: Any = None
+) -> None:
+    """Train (or finish training) the feature VAE from ``opts.stage1`` if needed."""
+    if opts.stage1 is None:
+        return
+    from ppvae.api import fit
+    from ppvae.checkpoint import CHECKPOINT, load_checkpoint
+    from ppvae.config import load_config
+
+    cfg = load_config(opts.stage1)
+    run = Path(opts.run)
+    resume = (run / CHECKPOINT).is_file()
+    if resume and int(load_checkpoint(run / CHECKPOINT)["epoch"]) >= cfg.train.epochs:
+        return
+    fit(cfg, out=run, data_dir=root, resume=resume, hooks=hooks)
+
+
+@DATASETS.register("vae_features", config=VAEFeaturesOptions)
+def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> TensorData:
+    """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
+    from ppvae.api import load
+    from ppvae.data.mnist import binarize_fixed
+    from ppvae.latent import encode_moments
+
+    try:
+        run = load(opts.run)
+    except RunError as exc:
+        hint = "" if opts.stage1 else " (set data.stage1 to a config that trains it)"
+        raise RunError(f"feature VAE not available: {exc}{hint}") from None
+    base = run.load_data(root)
+    x_train = base.x_train
+    if base.dynamic_binarize:  # the encoder saw binary images: give it one fixed draw
+        x_train = binarize_fixed(x_train, BINARIZE_SEED)
+    with torch.no_grad():
+        loc_train, sd_train = encode_moments(run.pair, x_train)
+        loc_test, _ = encode_moments(run.pair, base.x_test)
+    return TensorData(
+        name=f"vae_features({base.name})",
+        spec=DataSpec(x_dim=int(loc_train.shape[1]), num_classes=base.spec.num_classes),
+        x_train=loc_train,
+        x_test=loc_test,
+        y_train=base.y_train,
+        y_test=base.y_test,
+        train_noise=sd_train if opts.sample else None,
+    )
+
+
+load_vae_features.prepare = prepare_vae_features  # type: ignore[attr-defined]

@@ -1,0 +1,111 @@
+"""VAE features (M1) as a dataset, and M1+M2 as one command."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ppvae.config import Component
+from ppvae.data import load_data, prepare_data
+from ppvae.data.features import VAEFeaturesOptions
+from ppvae.errors import ConfigError, RunError
+
+STAGE1 = """
+name = "m1_tiny"
+[data]
+name = "mnist"
+pixels = "binarized"
+n_train = 400
+n_test = 100
+[model]
+name = "vae"
+z_dim = 3
+hidden = [16]
+[guide]
+name = "normal"
+z_dim = 3
+hidden = [16]
+[train]
+elbo = "meanfield"
+epochs = 2
+batch_size = 100
+"""
+
+
+@pytest.fixture()
+def stage1(tmp_path):
+    path = tmp_path / "m1.toml"
+    path.write_text(STAGE1)
+    return path
+
+
+def test_features_are_the_encoder_moments_and_sampled_per_epoch(tmp_path, stage1, data_dir):
+    from ppvae import load
+    from ppvae.latent import encode_moments
+
+    run = tmp_path / "m1"
+    comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
+    prepare_data(comp, data_dir)
+    assert load(run).metrics[-1]["epoch"] == 2
+    stamp = (run / "checkpoint.pt").stat().st_mtime_ns
+    prepare_data(comp, data_dir)  # finished: not trained again
+    assert (run / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+    data = load_data(comp, data_dir)
+    assert data.spec.x_dim == 3 and data.spec.num_classes == 10
+    assert data.x_train.shape == (400, 3) and data.x_test.shape == (100, 3)
+    m1 = load(run)
+    loc, sd = encode_moments(m1.pair, m1.load_data(data_dir).x_test)
+    torch.testing.assert_close(data.x_test, loc)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([data.train_epoch(g) for _ in range(200)])
+    assert not torch.equal(draws[0], draws[1])
+    torch.testing.assert_close(draws.mean(0), data.x_train, atol=0.35, rtol=0)
+    ratio = draws.std(0) / data.train_noise
+    assert 0.75 < ratio.mean() < 1.25
+
+    means = load_data(Component("vae_features", VAEFeaturesOptions(run=str(run), sample=False)),
+                      data_dir)
+    assert torch.equal(means.train_epoch(g), means.x_train)
+
+
+def test_unfinished_feature_run_is_resumed(tmp_path, stage1, data_dir):
+    from ppvae import load
+
+    run = tmp_path / "m1"
+    short = tmp_path / "short.toml"
+    short.write_text(STAGE1.replace("epochs = 2", "epochs = 1"))
+    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(short))),
+                 data_dir)
+    assert load(run).metrics[-1]["epoch"] == 1
+    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1))),
+                 data_dir)
+    assert [m["epoch"] for m in load(run).metrics] == [1, 2]
+
+
+def test_missing_feature_run_is_a_clear_error(tmp_path, data_dir):
+    comp = Component("vae_features", VAEFeaturesOptions(run=str(tmp_path / "nope")))
+    with pytest.raises(RunError, match="feature VAE not available.*data.stage1"):
+        load_data(comp, data_dir)
+    with pytest.raises(ConfigError, match="data.run"):
+        VAEFeaturesOptions().validate()
+
+
+def test_m1m2_is_one_command(tmp_path, stage1, data_dir, capsys):
+    from ppvae import load
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    out, m1 = tmp_path / "m1m2", tmp_path / "m1"
+    rc = main(["ssl", "--config", str(REPO / "configs" / "m1m2_mnist.toml"), "--labels", "20",
+               "--set", f"data.run={m1}", "--set", f"data.stage1={stage1}",
+               "--set", "semi.n_valid=100", "--set", "model.hidden=[16]",
+               "--set", "guide.hidden=[16]", "--set", "guide.classifier_hidden=[16]",
+               "--set", "model.z_dim=2", "--set", "guide.z_dim=2", "--epochs", "2",
+               "--data-dir", str(data_dir), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "preparing vae_features" in text and "best validation error" in text
+    assert (m1 / "checkpoint.pt").is_file()
+    run = load(out)
+    assert run.spec.x_dim == 3 and 0 <= run.metrics[-1]["test_error"] <= 1
