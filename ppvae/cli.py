@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         ("reconstruct", "PNG of test images and their reconstructions"),
         ("manifold", "PNG of the decoded 2-D latent grid"),
         ("embed", "PNG of test-set latent means coloured by label"),
+        ("confusion", "PNG of the test confusion matrix of a semi-supervised run"),
     ]:
         sp = sub.add_parser(name, help=helptext)
         common(sp)
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--n", type=positive, help="how many examples / samples (grid: --grid)")
         sp.add_argument("--grid", type=positive, default=20, help="manifold grid side")
         sp.add_argument("--seed", type=int, default=0)
+        if name == "confusion":
+            sp.add_argument("--best", action="store_true",
+                            help="use best.pt (best validation error)")
     return p
 
 
@@ -207,10 +211,22 @@ def _figure(args: argparse.Namespace) -> int:
     from ppvae import plots
     from ppvae.api import load
 
-    run = load(args.run)
+    run = load(args.run, checkpoint="best.pt" if getattr(args, "best", False) else "checkpoint.pt")
     torch.manual_seed(args.seed)
     spec, cmd = run.spec, args.command
-    if cmd == "manifold":
+    semi = run.config.semi
+    if cmd == "confusion":
+        from ppvae.semi import predict_logits
+
+        data = run.load_data(args.data_dir)
+        if semi is None or data.y_test is None or not spec.num_classes:
+            raise ConfigError("confusion needs a semi-supervised run on labelled data")
+        pred = predict_logits(run.guide, data.x_test, semi.label_site).argmax(-1)
+        fig = plots.confusion_figure(pred, data.y_test, spec.num_classes)
+    elif cmd == "sample" and semi is not None and spec.num_classes:
+        fig = plots.class_samples_figure(run.pair, spec.num_classes, args.n or 10, spec.x_dim,
+                                         spec.image_shape, semi.label_site)
+    elif cmd == "manifold":
         fig = plots.manifold_figure(run.pair, args.grid, spec.x_dim, spec.image_shape)
     elif cmd == "sample":
         # image data: no data needed; 2-D data: the samples are drawn over the test set

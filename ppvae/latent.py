@@ -57,6 +57,24 @@ def prior_decode(pair: Pair, n: int, x_dim: int) -> tuple[torch.Tensor, TorchDis
     return tr.nodes[name]["value"], tr.nodes[OBS_SITE]["fn"]
 
 
+def class_conditional(pair: Pair, num_classes: int, n: int, x_dim: int,
+                      label_site: str = "y") -> torch.Tensor:
+    """Mean of p(x | y, z) for every class y (rows) and ``n`` prior draws of z shared by the
+    rows (columns): shape (num_classes, n, x_dim)."""
+    dummy = torch.zeros(n, x_dim)
+    tr = _trace(pair.model, dummy, torch.zeros(n, dtype=torch.long))
+    latents = {k: s["value"] for k, s in sample_sites(tr).items()
+               if not s["is_observed"] and k != label_site}
+    if label_site not in tr.nodes:
+        raise ConfigError(f"the model has no label site {label_site!r}")
+    rows = []
+    for c in range(num_classes):
+        y = torch.full((n,), c, dtype=torch.long)
+        rows.append(_trace(poutine.condition(pair.model, data=latents), dummy, y)
+                    .nodes[OBS_SITE]["fn"].mean)
+    return torch.stack(rows)
+
+
 def reconstruct(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     """Mean of p(x | z) with z ~ q(z | x)."""
     with torch.no_grad():

@@ -9,7 +9,14 @@ import torch
 from matplotlib.figure import Figure
 
 from ppvae.errors import ConfigError
-from ppvae.latent import decode, encode_mean, latent_site, prior_decode, reconstruct
+from ppvae.latent import (
+    class_conditional,
+    decode,
+    encode_mean,
+    latent_site,
+    prior_decode,
+    reconstruct,
+)
 from ppvae.pair import Pair
 
 
@@ -122,6 +129,51 @@ def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -
     else:
         ax.scatter(m[:, 0], m[:, 1], s=3, alpha=0.7)
     ax.set_title(title)
+    return fig
+
+
+def class_samples_figure(pair: Pair, num_classes: int, n: int, x_dim: int, image_shape: Any,
+                         label_site: str = "y") -> Figure:
+    """Rows: the classes y; columns: prior draws of z shared across the rows."""
+    if image_shape is None:
+        raise ConfigError("class-conditional samples need image data; this run's data are not "
+                          "images")
+    means = class_conditional(pair, num_classes, n, x_dim, label_site)
+    imgs = means.reshape(num_classes * n, *image_shape)
+    return image_figure(tile(imgs, n), "mean of p(x|y,z): one class y per row, "
+                        "the same z down each column")
+
+
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(num_classes, num_classes) counts: row = true class, column = predicted class."""
+    if pred.shape != target.shape:
+        raise ConfigError(f"predictions {tuple(pred.shape)} and labels {tuple(target.shape)} "
+                          "differ in shape")
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    counts.index_put_((target.long(), pred.long()), torch.ones_like(target, dtype=torch.long),
+                      accumulate=True)
+    return counts
+
+
+def confusion_figure(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> Figure:
+    """Counts of (true class, predicted class), rows normalised for the colours."""
+    counts = confusion_counts(pred, target, num_classes)
+    rate = counts.float() / counts.sum(1, keepdim=True).clamp(min=1)
+    error = 1 - counts.diag().sum().item() / max(1, int(counts.sum()))
+    fig, ax = subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(rate.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for i in range(num_classes):
+        for j in range(num_classes):
+            if counts[i, j]:
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if rate[i, j] > 0.5 else "black")
+    ax.set_xticks(range(num_classes))
+    ax.set_yticks(range(num_classes))
+    ax.set_xlabel("predicted (argmax q(y|x))")
+    ax.set_ylabel("true label")
+    ax.set_title(f"confusion matrix: {int(counts.sum())} examples, error {error:.2%}")
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
+    fig.tight_layout()
     return fig
 
 

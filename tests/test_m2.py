@@ -138,6 +138,11 @@ def test_ssl_cli_end_to_end_with_predict_and_best_checkpoint(tmp_path, data_dir,
     assert main(["evaluate", str(out), "--k", "3", "--n", "20", "--data-dir", str(data_dir),
                  "--no-progress"]) == 0
     assert "test error" in capsys.readouterr().out
+    for cmd in (["confusion", "--best"], ["sample", "--n", "4"]):
+        png = tmp_path / f"{cmd[0]}.png"
+        assert main([cmd[0], str(out), *cmd[1:], "--data-dir", str(data_dir),
+                     "--out", str(png)]) == 0
+        assert png.stat().st_size > 1000
 
 
 def test_ssl_refuses_more_labels_than_images(tmp_path, data_dir, capsys):
@@ -266,3 +271,34 @@ def test_m2_needs_a_hidden_layer():
         M2Options(hidden=()).validate()
     with pytest.raises(ConfigError, match="at least one layer"):
         M2GuideOptions(hidden=()).validate()
+
+
+def test_confusion_counts_every_example():
+    from ppvae.plots import confusion_counts, confusion_figure
+
+    target = torch.tensor([0, 0, 1, 2, 2, 2, 1])
+    pred = torch.tensor([0, 1, 1, 2, 0, 2, 1])
+    counts = confusion_counts(pred, target, 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
+    assert counts.sum() == 7
+    assert "error 28.57%" in confusion_figure(pred, target, 3).axes[0].get_title()
+    with pytest.raises(ConfigError, match="differ in shape"):
+        confusion_counts(pred[:3], target, 3)
+
+
+def test_class_conditional_rows_share_z():
+    from pyro import poutine
+
+    from ppvae.latent import class_conditional
+
+    pair = small_m2()
+    pyro.set_rng_seed(5)
+    out = class_conditional(pair, 4, 3, 12)
+    assert out.shape == (4, 3, 12)
+    pyro.set_rng_seed(5)
+    z = poutine.trace(pair.model).get_trace(torch.zeros(3, 12), torch.zeros(3, dtype=torch.long)
+                                            ).nodes["z"]["value"]
+    for c in range(4):
+        logits = pair.model.head.logits(pair.model.decoder(z, torch.full((3,), c)))
+        torch.testing.assert_close(out[c], torch.sigmoid(logits))
+    assert not torch.allclose(out[0], out[1])
