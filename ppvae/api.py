@@ -119,8 +119,14 @@ def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
     cfg, spec = read_run_info(run_dir)
     state = load_checkpoint(run_dir / checkpoint)
     pair = build_pair(cfg, spec)
-    pair.model.load_state_dict(state["model"])
-    pair.guide.load_state_dict(state["guide"])
+    try:
+        pair.model.load_state_dict(state["model"])
+        pair.guide.load_state_dict(state["guide"])
+    except RuntimeError as exc:
+        raise RunError(
+            f"{run_dir / checkpoint} does not fit the model and guide its config builds "
+            f"(saved by another ppvae version?): {str(exc).splitlines()[0]}"
+        ) from None
     check_pair(pair, torch.zeros(2, spec.x_dim))
     pair.train(False)
     metrics_path = run_dir / METRICS

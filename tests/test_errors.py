@@ -174,3 +174,20 @@ def test_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
     torch.save({"model": {}}, path)
     with pytest.raises(RunError, match="not a ppvae checkpoint"):
         load_checkpoint(path)
+
+
+def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys):
+    from ppvae.checkpoint import atomic_save
+
+    out = tmp_path / "run"
+    fit({"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},
+         "model": {"name": "vae", "z_dim": 1, "hidden": [4], "likelihood": "gaussian",
+                   "mean": "identity"},
+         "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
+         "train": {"epochs": 1, "batch_size": 50}}, out=out)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["model"] = {f"old.{k}": v for k, v in state["model"].items()}  # renamed layers
+    atomic_save(state, out / "checkpoint.pt")
+    rc, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.png")], capsys)
+    assert rc == 2
+    assert "does not fit the model and guide" in err and "Traceback" not in err
