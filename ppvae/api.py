@@ -12,13 +12,13 @@ from typing import Any
 import pyro
 import torch
 
-from ppvae.checkpoint import CHECKPOINT, load_checkpoint
+from ppvae.checkpoint import CHECKPOINT, load_checkpoint, load_pair_state
 from ppvae.config import RunConfig, from_dict, load_config
 from ppvae.data import load_data, prepare_data
 from ppvae.data.base import DataSpec, TensorData
-from ppvae.errors import RunError
+from ppvae.errors import ConfigError, RunError
 from ppvae.pair import Pair, build_pair, check_pair
-from ppvae.train import METRICS, RUN_JSON, Hooks, train
+from ppvae.train import METRICS, RUN_JSON, Hooks, check_source, train
 
 
 @dataclass
@@ -44,6 +44,11 @@ class Run:
         from ppvae.semi import predict_logits
 
         site = self.config.semi.label_site if self.config.semi else "y"
+        if x.ndim != 2 or x.shape[-1] != self.spec.x_dim:
+            raise ConfigError(
+                f"this run takes inputs of shape (n, {self.spec.x_dim}) "
+                f"({self.config.data.name} data); got {tuple(x.shape)}"
+            )
         return predict_logits(self.pair.guide, x, site).softmax(-1)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,8 +56,12 @@ class Run:
         return self.predict_proba(x).argmax(-1)
 
     def load_data(self, data_dir: str | os.PathLike[str] | None = None) -> TensorData:
-        """The run's dataset (same options, same test split)."""
-        return load_data(self.config.data, data_dir)
+        """The run's dataset (same options, same test split); refused if data derived from
+        another run (e.g. VAE features) changed since this run was trained."""
+        data = load_data(self.config.data, data_dir)
+        info = json.loads((self.run_dir / RUN_JSON).read_text())
+        check_source(info.get("data_source", ""), data.source, self.run_dir)
+        return data
 
 
 def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
@@ -86,7 +95,7 @@ def fit(
     """Train a config (object, dict or TOML path) and return the run."""
     cfg = as_config(config)
     if data is None:
-        prepare_data(cfg.data, data_dir, hooks)
+        prepare_data(cfg.data, data_dir)
         data = load_data(cfg.data, data_dir)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
     result = train(cfg, data, run_dir, resume=resume, hooks=hooks)
@@ -119,14 +128,7 @@ def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
     cfg, spec = read_run_info(run_dir)
     state = load_checkpoint(run_dir / checkpoint)
     pair = build_pair(cfg, spec)
-    try:
-        pair.model.load_state_dict(state["model"])
-        pair.guide.load_state_dict(state["guide"])
-    except RuntimeError as exc:
-        raise RunError(
-            f"{run_dir / checkpoint} does not fit the model and guide its config builds "
-            f"(saved by another ppvae version?): {str(exc).splitlines()[0]}"
-        ) from None
+    load_pair_state(pair, state, run_dir / checkpoint)
     check_pair(pair, torch.zeros(2, spec.x_dim))
     pair.train(False)
     metrics_path = run_dir / METRICS

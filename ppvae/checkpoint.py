@@ -31,6 +31,18 @@ def atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
+def load_pair_state(pair: Any, state: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's model and guide weights; a clear error if they do not fit."""
+    try:
+        pair.model.load_state_dict(state["model"])
+        pair.guide.load_state_dict(state["guide"])
+    except RuntimeError as exc:
+        raise RunError(
+            f"{path} does not fit the model and guide its config builds "
+            f"(saved by another ppvae version?): {str(exc).splitlines()[0]}"
+        ) from None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")

@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace) -> int:
     from ppvae.config import load_config
     from ppvae.data import load_data, prepare_data
     from ppvae.progress import TqdmHooks
-    from ppvae.train import train
+    from ppvae.train import check_run_dir, train
 
     overrides = list(args.set)
     for flag, key in SHORTCUTS.items():
@@ -144,11 +144,12 @@ def _train(args: argparse.Namespace) -> int:
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
+    out = Path(args.out) if args.out else default_run_dir(cfg)
+    check_run_dir(out, args.resume)  # before any data preparation (which may train a model)
     show = False if args.no_progress else None
     prepare_data(cfg.data, args.data_dir,
                  TqdmHooks(show, header=f"preparing {cfg.data.name}: training its model"))
     data = load_data(cfg.data, args.data_dir)
-    out = Path(args.out) if args.out else default_run_dir(cfg)
     header = (f"run folder: {out}\ndata: {data.name}, {data.n_train} train / {data.n_test} test; "
               f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}")
     result = train(cfg, data, out, resume=args.resume,
@@ -218,9 +219,11 @@ def _figure(args: argparse.Namespace) -> int:
     if cmd == "confusion":
         from ppvae.semi import predict_logits
 
-        data = run.load_data(args.data_dir)
-        if semi is None or data.y_test is None or not spec.num_classes:
+        if semi is None or not spec.num_classes:
             raise ConfigError("confusion needs a semi-supervised run on labelled data")
+        data = run.load_data(args.data_dir)
+        if data.y_test is None:
+            raise ConfigError("confusion needs test labels; this run's data have none")
         pred = predict_logits(run.guide, data.x_test, semi.label_site).argmax(-1)
         fig = plots.confusion_figure(pred, data.y_test, spec.num_classes)
     elif cmd == "sample" and semi is not None and spec.num_classes:

@@ -149,6 +149,9 @@ def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
     if pred.shape != target.shape:
         raise ConfigError(f"predictions {tuple(pred.shape)} and labels {tuple(target.shape)} "
                           "differ in shape")
+    for name, t in (("predictions", pred), ("labels", target)):
+        if t.numel() and not (0 <= int(t.min()) and int(t.max()) < num_classes):
+            raise ConfigError(f"{name} must lie in 0..{num_classes - 1}")
     counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
     counts.index_put_((target.long(), pred.long()), torch.ones_like(target, dtype=torch.long),
                       accumulate=True)

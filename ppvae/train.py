@@ -14,7 +14,13 @@ from typing import Any, Protocol
 import pyro
 import torch
 
-from ppvae.checkpoint import CHECKPOINT, atomic_save, atomic_write_text, load_checkpoint
+from ppvae.checkpoint import (
+    CHECKPOINT,
+    atomic_save,
+    atomic_write_text,
+    load_checkpoint,
+    load_pair_state,
+)
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import TensorData
 from ppvae.errors import RunError, TrainingDiverged
@@ -108,11 +114,33 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
 
 
+def check_source(saved: str, current: str, run_dir: Path) -> None:
+    """Refuse data derived from another run (e.g. VAE features) that changed since."""
+    if saved != current:
+        raise RunError(
+            f"the data of {run_dir} changed since it was trained: it was trained on "
+            f"{saved or 'plain data'}, the data are now {current or 'plain data'}"
+        )
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """A resumed run needs its checkpoint; a new run needs an unused folder."""
+    if resume:
+        if not (run_dir / CHECKPOINT).is_file():
+            raise RunError(f"nothing to resume: no checkpoint at {run_dir / CHECKPOINT}")
+    elif (run_dir / CHECKPOINT).exists() or (run_dir / RUN_JSON).exists():
+        raise RunError(
+            f"{run_dir} already holds a run; continue it with --resume "
+            "(resume=True) or choose another output folder"
+        )
+
+
 def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
     """The config and data shape needed to rebuild the pair without the data."""
     spec = data.spec
     info = {
         "config": cfg.to_dict(),
+        "data_source": data.source,
         "spec": {
             "x_dim": spec.x_dim,
             "image_shape": list(spec.image_shape) if spec.image_shape else None,
@@ -137,6 +165,7 @@ def train(
     """Train ``cfg``'s pair on ``data``, checkpointing into ``run_dir`` after every epoch."""
     hooks = hooks or SilentHooks()
     run_dir = Path(run_dir)
+    check_run_dir(run_dir, resume)
     ckpt_path = run_dir / CHECKPOINT
     t = cfg.train
     pyro.clear_param_store()
@@ -168,8 +197,14 @@ def train(
                 f"{run_dir} was trained with another data/model/guide config; "
                 "resume it with its own config"
             )
-        pair.model.load_state_dict(state["model"])
-        pair.guide.load_state_dict(state["guide"])
+        check_source(state.get("data_source", ""), data.source, run_dir)
+        if saved.train.lr_schedule == "burda_scaled" and saved.train.epochs != t.epochs:
+            raise RunError(
+                f"{run_dir} uses lr_schedule 'burda_scaled', which spreads its stages over "
+                f"train.epochs: resuming with {t.epochs} instead of {saved.train.epochs} "
+                "epochs would change the learning rates of the epochs already trained"
+            )
+        load_pair_state(pair, state, ckpt_path)
         optim.load_state_dict(state["optim"])
         if "objective" in state and hasattr(objective, "load_state_dict"):
             objective.load_state_dict(state["objective"])
@@ -178,11 +213,6 @@ def train(
         metrics = json.loads(state["metrics"])
         start_epoch = int(state["epoch"]) + 1
     else:
-        if (run_dir / CHECKPOINT).exists() or (run_dir / RUN_JSON).exists():
-            raise RunError(
-                f"{run_dir} already holds a run; continue it with --resume "
-                "(resume=True) or choose another output folder"
-            )
         run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(run_dir, cfg, data)
     _write_metrics(run_dir, metrics)
@@ -244,6 +274,7 @@ def train(
                     "rng": torch.get_rng_state(),
                     "gen": gen.get_state(),
                     "config": json.dumps(cfg.to_dict()),
+                    "data_source": data.source,
                     "metrics": json.dumps(metrics),
                     **({"objective": objective.state_dict()}
                        if hasattr(objective, "state_dict") else {}),

@@ -191,3 +191,36 @@ def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys)
     rc, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.png")], capsys)
     assert rc == 2
     assert "does not fit the model and guide" in err and "Traceback" not in err
+
+
+def test_burda_scaled_refuses_a_new_epoch_count_on_resume(tmp_path, capsys):
+    from ppvae.errors import RunError
+
+    cfg = {"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},
+           "model": {"name": "vae", "z_dim": 1, "hidden": [4], "likelihood": "gaussian",
+                     "mean": "identity"},
+           "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
+           "train": {"epochs": 2, "batch_size": 50, "lr_schedule": "burda_scaled"}}
+    out = tmp_path / "run"
+    fit(cfg, out=out)
+    cfg["train"]["epochs"] = 4
+    with pytest.raises(RunError, match="burda_scaled"):
+        fit(cfg, out=out, resume=True)
+
+
+def test_resume_without_checkpoint_and_confusion_without_labels(tmp_path, capsys):
+    from ppvae.errors import RunError
+
+    rc, err = run_cli(["train", "--resume", "--out", str(tmp_path / "none")], capsys)
+    assert rc == 2 and "is not a ppvae run folder" in err
+    cfg = {"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},
+         "model": {"name": "vae", "z_dim": 1, "hidden": [4], "likelihood": "gaussian",
+                   "mean": "identity"},
+         "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
+         "train": {"epochs": 1, "batch_size": 50}}
+    with pytest.raises(RunError, match="nothing to resume"):
+        fit(cfg, out=tmp_path / "empty", resume=True)
+    out = tmp_path / "run"
+    fit(cfg, out=out)
+    rc, err = run_cli(["confusion", str(out)], capsys)
+    assert rc == 2 and "semi-supervised run" in err

@@ -7,7 +7,8 @@ import torch
 
 from ppvae.config import Component
 from ppvae.data import load_data, prepare_data
-from ppvae.data.features import VAEFeaturesOptions
+from ppvae.data.features import BINARIZE_SEED, VAEFeaturesOptions
+from ppvae.data.mnist import binarize_fixed
 from ppvae.errors import ConfigError, RunError
 
 STAGE1 = """
@@ -55,8 +56,11 @@ def test_features_are_the_encoder_moments_and_sampled_per_epoch(tmp_path, stage1
     assert data.spec.x_dim == 3 and data.spec.num_classes == 10
     assert data.x_train.shape == (400, 3) and data.x_test.shape == (100, 3)
     m1 = load(run)
-    loc, sd = encode_moments(m1.pair, m1.load_data(data_dir).x_test)
-    torch.testing.assert_close(data.x_test, loc)
+    base = m1.load_data(data_dir)
+    torch.testing.assert_close(data.x_test, encode_moments(m1.pair, base.x_test)[0])
+    loc, sd = encode_moments(m1.pair, binarize_fixed(base.x_train, BINARIZE_SEED))
+    torch.testing.assert_close(data.x_train, loc)
+    torch.testing.assert_close(data.train_noise, sd)
     g = torch.Generator().manual_seed(0)
     draws = torch.stack([data.train_epoch(g) for _ in range(200)])
     assert not torch.equal(draws[0], draws[1])
@@ -109,3 +113,57 @@ def test_m1m2_is_one_command(tmp_path, stage1, data_dir, capsys):
     assert (m1 / "checkpoint.pt").is_file()
     run = load(out)
     assert run.spec.x_dim == 3 and 0 <= run.metrics[-1]["test_error"] <= 1
+
+
+def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_path, stage1,
+                                                                          data_dir):
+    run = tmp_path / "m1"
+    other = tmp_path / "other.toml"
+    other.write_text(STAGE1.replace("hidden = [16]", "hidden = [8]"))
+    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(other))),
+                 data_dir)
+    comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
+    with pytest.raises(RunError, match="another data/model/guide config than data.stage1"):
+        prepare_data(comp, data_dir)
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(RunError, match="without a checkpoint"):
+        prepare_data(comp, data_dir)
+
+
+def test_m2_run_refuses_features_that_changed_since(tmp_path, stage1, data_dir, capsys):
+    from ppvae import load
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    out, m1 = tmp_path / "m1m2", tmp_path / "m1"
+    args = ["--set", f"data.run={m1}", "--set", "semi.n_valid=100", "--set", "model.hidden=[8]",
+            "--set", "guide.hidden=[8]", "--set", "guide.classifier_hidden=[8]",
+            "--data-dir", str(data_dir), "--no-progress"]
+    short = tmp_path / "short.toml"
+    short.write_text(STAGE1.replace("epochs = 2", "epochs = 1"))
+    assert main(["ssl", "--config", str(REPO / "configs" / "m1m2_mnist.toml"), "--labels", "20",
+                 "--epochs", "1", "--set", f"data.stage1={short}", "--out", str(out),
+                 *args]) == 0
+    # M1 trained on (stage1 asks for 2 epochs): the M2 run's features are not the same
+    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(m1), stage1=str(stage1))),
+                 data_dir)
+    capsys.readouterr()
+    with pytest.raises(RunError, match="changed since it was trained"):
+        load(out).load_data(data_dir)
+    rc = main(["ssl", "--resume", "--out", str(out), "--epochs", "2", *args])
+    assert rc == 2 and "changed since it was trained" in capsys.readouterr().err
+
+
+def test_ssl_checks_its_output_folder_before_training_the_feature_vae(tmp_path, stage1,
+                                                                      data_dir, capsys):
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    out, m1 = tmp_path / "m1m2", tmp_path / "m1"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    rc = main(["ssl", "--config", str(REPO / "configs" / "m1m2_mnist.toml"),
+               "--set", f"data.run={m1}", "--set", f"data.stage1={stage1}",
+               "--data-dir", str(data_dir), "--out", str(out), "--no-progress"])
+    assert rc == 2 and "already holds a run" in capsys.readouterr().err
+    assert not m1.exists()

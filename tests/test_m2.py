@@ -135,6 +135,8 @@ def test_ssl_cli_end_to_end_with_predict_and_best_checkpoint(tmp_path, data_dir,
     assert proba.shape == (7, 10)
     torch.testing.assert_close(proba.sum(-1), torch.ones(7))
     assert torch.equal(run.predict(x), proba.argmax(-1))
+    with pytest.raises(ConfigError, match=r"inputs of shape \(n, 784\)"):
+        run.predict(x[:, :50])
     assert main(["evaluate", str(out), "--k", "3", "--n", "20", "--data-dir", str(data_dir),
                  "--no-progress"]) == 0
     assert "test error" in capsys.readouterr().out
@@ -284,6 +286,8 @@ def test_confusion_counts_every_example():
     assert "error 28.57%" in confusion_figure(pred, target, 3).axes[0].get_title()
     with pytest.raises(ConfigError, match="differ in shape"):
         confusion_counts(pred[:3], target, 3)
+    with pytest.raises(ConfigError, match="labels must lie in 0..2"):
+        confusion_counts(pred, target + 1, 3)
 
 
 def test_class_conditional_rows_share_z():

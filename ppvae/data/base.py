@@ -29,6 +29,8 @@ class TensorData:
 
     ``train_noise``: per-example standard deviations; each epoch then trains on
     ``x_train + train_noise * N(0, 1)`` (features drawn from an encoder's q(z|x)).
+    ``source``: for data derived from another run, which state of it (recorded with runs
+    trained on the data, and checked when they are resumed or evaluated).
     """
 
     name: str
@@ -39,6 +41,7 @@ class TensorData:
     y_test: torch.Tensor | None = None
     dynamic_binarize: bool = False
     train_noise: torch.Tensor | None = None
+    source: str = ""
 
     def train_epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized,

@@ -6,6 +6,8 @@ unfinished, so that M1+M2 is one command.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ppvae.checkpoint import CHECKPOINT
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import ConfigError, RunError
 from ppvae.registry import DATASETS
@@ -42,14 +45,28 @@ def prepare_vae_features(
     if opts.stage1 is None:
         return
     from ppvae.api import fit
-    from ppvae.checkpoint import CHECKPOINT, load_checkpoint
-    from ppvae.config import load_config
+    from ppvae.checkpoint import load_checkpoint
+    from ppvae.config import from_dict, load_config
+    from ppvae.train import RUN_JSON
 
     cfg = load_config(opts.stage1)
     run = Path(opts.run)
     resume = (run / CHECKPOINT).is_file()
-    if resume and int(load_checkpoint(run / CHECKPOINT)["epoch"]) >= cfg.train.epochs:
-        return
+    if resume:
+        state = load_checkpoint(run / CHECKPOINT)
+        saved = from_dict(json.loads(state["config"]))
+        if (saved.data, saved.model, saved.guide) != (cfg.data, cfg.model, cfg.guide):
+            raise RunError(
+                f"data.run = {opts.run} holds a VAE trained with another data/model/guide "
+                f"config than data.stage1 = {opts.stage1}; point data.run at another folder"
+            )
+        if int(state["epoch"]) >= cfg.train.epochs:
+            return
+    elif (run / RUN_JSON).exists():
+        raise RunError(
+            f"data.run = {opts.run} holds a run without a checkpoint (stopped in its first "
+            "epoch?); delete that folder to train the feature VAE afresh"
+        )
     fit(cfg, out=run, data_dir=root, resume=resume, hooks=hooks)
 
 
@@ -57,6 +74,7 @@ def prepare_vae_features(
 def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> TensorData:
     """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
     from ppvae.api import load
+    from ppvae.data import load_data
     from ppvae.data.mnist import binarize_fixed
     from ppvae.latent import encode_moments
 
@@ -65,15 +83,20 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     except RunError as exc:
         hint = "" if opts.stage1 else " (set data.stage1 to a config that trains it)"
         raise RunError(f"feature VAE not available: {exc}{hint}") from None
-    base = run.load_data(root)
+    if run.config.data.name == "vae_features":
+        raise ConfigError(f"data.run = {opts.run} is itself trained on VAE features")
+    base = load_data(run.config.data, root, download)
     x_train = base.x_train
     if base.dynamic_binarize:  # the encoder saw binary images: give it one fixed draw
         x_train = binarize_fixed(x_train, BINARIZE_SEED)
     with torch.no_grad():
         loc_train, sd_train = encode_moments(run.pair, x_train)
         loc_test, _ = encode_moments(run.pair, base.x_test)
+    ckpt = Path(opts.run) / CHECKPOINT
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     return TensorData(
         name=f"vae_features({base.name})",
+        source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
         spec=DataSpec(x_dim=int(loc_train.shape[1]), num_classes=base.spec.num_classes),
         x_train=loc_train,
         x_test=loc_test,
