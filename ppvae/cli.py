@@ -227,8 +227,14 @@ def _figure(args: argparse.Namespace) -> int:
         pred = predict_logits(run.guide, data.x_test, semi.label_site).argmax(-1)
         fig = plots.confusion_figure(pred, data.y_test, spec.num_classes)
     elif cmd == "sample" and semi is not None and spec.num_classes:
+        from ppvae.data import decode_features
+
+        def to_images(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            decoded = decode_features(run.config.data, x)
+            return decoded if decoded is not None else (x, spec.image_shape)
+
         fig = plots.class_samples_figure(run.pair, spec.num_classes, args.n or 10, spec.x_dim,
-                                         spec.image_shape, semi.label_site)
+                                         spec.image_shape, semi.label_site, to_images)
     elif cmd == "manifold":
         fig = plots.manifold_figure(run.pair, args.grid, spec.x_dim, spec.image_shape)
     elif cmd == "sample":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,12 +134,20 @@ def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -
 
 
 def class_samples_figure(pair: Pair, num_classes: int, n: int, x_dim: int, image_shape: Any,
-                         label_site: str = "y") -> Figure:
-    """Rows: the classes y; columns: prior draws of z shared across the rows."""
+                         label_site: str = "y",
+                         to_images: Callable[[torch.Tensor], tuple[torch.Tensor, Any]] | None
+                         = None) -> Figure:
+    """Rows: the classes y; columns: prior draws of z shared across the rows.
+
+    ``to_images`` maps non-image data (e.g. VAE features) to images and their shape.
+    """
+    means = class_conditional(pair, num_classes, n, x_dim, label_site)
+    means = means.reshape(num_classes * n, x_dim)
+    if to_images is not None:
+        means, image_shape = to_images(means)
     if image_shape is None:
         raise ConfigError("class-conditional samples need image data; this run's data are not "
                           "images")
-    means = class_conditional(pair, num_classes, n, x_dim, label_site)
     imgs = means.reshape(num_classes * n, *image_shape)
     return image_figure(tile(imgs, n), "mean of p(x|y,z): one class y per row, "
                         "the same z down each column")

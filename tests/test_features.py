@@ -113,6 +113,27 @@ def test_m1m2_is_one_command(tmp_path, stage1, data_dir, capsys):
     assert (m1 / "checkpoint.pt").is_file()
     run = load(out)
     assert run.spec.x_dim == 3 and 0 <= run.metrics[-1]["test_error"] <= 1
+    # class-conditional samples decode the features through M1; the confusion matrix
+    for cmd in ("sample", "confusion"):
+        png = tmp_path / f"{cmd}.png"
+        assert main([cmd, str(out), "--n", "3", "--data-dir", str(data_dir),
+                     "--out", str(png)]) == 0
+        assert png.stat().st_size > 1000
+
+
+def test_decoded_features_are_m1_decoder_means(tmp_path, stage1, data_dir):
+    from ppvae import load
+    from ppvae.data import decode_features
+    from ppvae.latent import decode
+
+    run = tmp_path / "m1"
+    comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
+    prepare_data(comp, data_dir)
+    z = torch.randn(4, 3)
+    images, shape = decode_features(comp, z)
+    assert shape == (28, 28)
+    torch.testing.assert_close(images, decode(load(run).pair, z, 784).mean)
+    assert decode_features(Component("toy2d", None), z) is None
 
 
 def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_path, stage1,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
+
 from ppvae.config import Component
 from ppvae.data import features, frey, mnist, toy2d  # noqa: F401  (register datasets)
 from ppvae.data.base import DataSpec, TensorData, data_root, download_allowed
 from ppvae.registry import DATASETS
 
-__all__ = ["DataSpec", "TensorData", "data_root", "load_data", "prepare_data"]
+__all__ = [
+    "DataSpec", "TensorData", "data_root", "decode_features", "load_data", "prepare_data"
+]
 
 
 def load_data(
@@ -29,3 +33,12 @@ def prepare_data(
     prepare = getattr(DATASETS.get(component.name), "prepare", None)
     if prepare is not None:
         prepare(component.options, root, hooks)
+
+
+def decode_features(
+    component: Component, x: torch.Tensor
+) -> tuple[torch.Tensor, tuple[int, int] | None] | None:
+    """Inputs of a derived dataset mapped back to its source's data space, if it has one
+    (VAE features decode to images); ``None`` otherwise."""
+    decode = getattr(DATASETS.get(component.name), "decode", None)
+    return None if decode is None else decode(component.options, x)

@@ -106,4 +106,16 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     )
 
 
+def decode_vae_features(
+    opts: VAEFeaturesOptions, z: torch.Tensor
+) -> tuple[torch.Tensor, tuple[int, int] | None]:
+    """Features back to the feature VAE's data space: the mean of its p(x | z)."""
+    from ppvae.api import load
+    from ppvae.latent import decode
+
+    run = load(opts.run)
+    return decode(run.pair, z, run.spec.x_dim).mean, run.spec.image_shape
+
+
 load_vae_features.prepare = prepare_vae_features  # type: ignore[attr-defined]
+load_vae_features.decode = decode_vae_features  # type: ignore[attr-defined]
