@@ -24,3 +24,12 @@ ppvae reconstruct runs/frey_z2 --n 30 --out docs/frey_z2_reconstructions.png
 ppvae train --config configs/toy2d.toml --out runs/toy2d
 ppvae sample runs/toy2d --out docs/toy2d_samples.png
 ppvae manifold runs/toy2d --out docs/toy2d_curve.png
+
+# semi-supervised (issue 4): M1 is trained by the first command and reused
+ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed 0 --out runs/m1m2_l100_s0
+for s in 1 2; do ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed $s --out runs/m1m2_l100_s$s; done
+for l in 600 1000 3000; do ppvae ssl --config configs/m1m2_mnist.toml --labels $l --seed 0 --out runs/m1m2_l${l}_s0; done
+python -m benchmarks.ssl_table runs/m1m2_l100_s0 runs/m1m2_l100_s1 runs/m1m2_l100_s2 \
+    runs/m1m2_l600_s0 runs/m1m2_l1000_s0 runs/m1m2_l3000_s0
+ppvae confusion runs/m1m2_l100_s0 --best --out docs/m1m2_l100_confusion.png
+ppvae sample runs/m1m2_l100_s0 --n 10 --out docs/m1m2_l100_class_samples.png
