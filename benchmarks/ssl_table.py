@@ -9,20 +9,18 @@ gets the mean and sample standard deviation of its test errors. Prints Markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from ppvae.api import read_run_info
+from ppvae.api import read_metrics, read_run_info
 from ppvae.errors import RunError
 
 
 def summarize(run_dir: str) -> dict:
     """Model selection on validation error: the test error at the best validation epoch."""
     cfg, _ = read_run_info(Path(run_dir))
-    path = Path(run_dir) / "metrics.jsonl"
-    metrics = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    metrics = read_metrics(run_dir)
     scored = [m for m in metrics if "valid_error" in m]
     if not scored:
         raise RunError(f"{run_dir} has no validation errors (not a semi-supervised run?)")

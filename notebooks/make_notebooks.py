@@ -95,22 +95,26 @@ SHOW = (
     "    return Image(buf.getvalue())\n"
 )
 
+SETUP = (
+    "import io\n"
+    "import os\n"
+    "import tempfile\n"
+    "from pathlib import Path\n\n"
+    "import matplotlib.pyplot as plt\n"
+    "import torch\n"
+    "from IPython.display import Image\n\n"
+    "import ppvae\n"
+    "from ppvae import plots\n\n"
+    + SHOW
+    + "\n"
+)
+
 
 def run_or_load(config: str, run: str, default_epochs: int, command: str) -> str:
     """Cell source: load the full run if it exists, else train a short one."""
     return (
-        "import io\n"
-        "import os\n"
-        "import tempfile\n"
-        "from pathlib import Path\n\n"
-        "import matplotlib.pyplot as plt\n"
-        "import torch\n"
-        "from IPython.display import Image\n\n"
-        "import ppvae\n"
-        "from ppvae import plots\n\n"
-        + SHOW
-        + "\n"
-        f"RUN = Path('..') / 'runs' / '{run}'  # made by: {command}\n"
+        SETUP
+        + f"RUN = Path('..') / 'runs' / '{run}'  # made by: {command}\n"
         "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS')\n"
         "if EPOCHS is None and (RUN / 'checkpoint.pt').is_file():\n"
         "    run = ppvae.load(RUN)\n"
@@ -227,18 +231,8 @@ SEMI = [
         "(`PPVAE_NB_EPOCHS`, the test suite uses 2)."
     ),
     new_code_cell(
-        "import io\n"
-        "import os\n"
-        "import tempfile\n"
-        "from pathlib import Path\n\n"
-        "import matplotlib.pyplot as plt\n"
-        "import torch\n"
-        "from IPython.display import Image\n\n"
-        "import ppvae\n"
-        "from ppvae import plots\n\n"
-        + SHOW
-        + "\n"
-        "# made by: ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed 0 "
+        SETUP
+        + "# made by: ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed 0 "
         "--out runs/m2_l100_s0\n"
         "RUN = Path('..') / 'runs' / 'm2_l100_s0'\n"
         "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS')\n"

@@ -118,6 +118,14 @@ def read_run_info(run_dir: Path) -> tuple[RunConfig, DataSpec]:
     return from_dict(info["config"]), spec
 
 
+def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The per-epoch records of a run (``metrics.jsonl``; empty if there are none)."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
     """Rebuild a run's model and guide from a checkpoint (no code is executed from it).
 
@@ -131,10 +139,5 @@ def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
     load_pair_state(pair, state, run_dir / checkpoint)
     check_pair(pair, torch.zeros(2, spec.x_dim))
     pair.train(False)
-    metrics_path = run_dir / METRICS
-    metrics = (
-        [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        if metrics_path.is_file()
-        else []
-    )
+    metrics = read_metrics(run_dir)
     return Run(run_dir, cfg, spec, pair, metrics)
