@@ -19,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", action="append", default=[], metavar="LABEL=RUN_DIR")
     p.add_argument("--baseline", help="quality.json from benchmarks.quality")
     p.add_argument("--out", required=True)
+    p.add_argument("--ref", action="append", type=float, default=None,
+                   help="horizontal reference lines (default -113 and -105)")
+    p.add_argument("--ylim", nargs=2, type=float, default=(-130.0, -100.0))
+    p.add_argument("--logx", action="store_true", help="epochs on a log scale")
+    p.add_argument("--title",
+                   default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
     fig, ax = subplots((6.5, 4.2))
     for item in args.run:
@@ -30,13 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(Path(args.baseline).read_text())["pyro_example"]
         ax.plot([r["epoch"] for r in rows], [r["test_elbo"] for r in rows], "s--", ms=3,
                 label="Pyro vae.py style (Trace_ELBO)")
-    for y, txt in ((-113, "-113"), (-105, "-105")):
+    for y in args.ref if args.ref is not None else [-113.0, -105.0]:
         ax.axhline(y, color="grey", lw=0.6, ls=":")
-        ax.text(0.5, y + 0.3, txt, color="grey", fontsize=8)
-    ax.set_ylim(-130, -100)
+        ax.text(1, y + 0.3, f"{y:g}", color="grey", fontsize=8)
+    ax.set_ylim(*args.ylim)
+    if args.logx:
+        ax.set_xscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test ELBO (nats per image)")
-    ax.set_title("MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
+    ax.set_ylabel("test bound (nats per image)")
+    ax.set_title(args.title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

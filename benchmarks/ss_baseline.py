@@ -72,11 +72,11 @@ class SSVAEExample(nn.Module):
         pass
 
 
-def ss_example_setup(lr: float = 1e-3) -> tuple[SSVAEExample, list[SVI]]:
+def ss_example_setup(lr: float = 1e-3, beta1: float = 0.9) -> tuple[SSVAEExample, list[SVI]]:
     """The example's SSVAE and its two SVI objects sharing one ``pyro.optim.Adam``."""
     pyro.clear_param_store()
     vae = SSVAEExample()
-    optim = pyro.optim.Adam({"lr": lr, "betas": (0.9, 0.999)})
+    optim = pyro.optim.Adam({"lr": lr, "betas": (beta1, 0.999)})
     guide = config_enumerate(vae.guide, "parallel")
     elbo = SVI(vae.model, guide, optim, loss=TraceEnum_ELBO(max_plate_nesting=1))
     aux = SVI(vae.model_classify, vae.guide_classify, optim, loss=Trace_ELBO())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -183,17 +184,21 @@ def _evaluate(args: argparse.Namespace) -> int:
         run.pair, x, None, run.config.train.eval_batch_size
     )
     bar = counter(x.shape[0], f"log p(x), k={args.k}", False if args.no_progress else None)
+    tic = time.perf_counter()
     lp, _ = log_likelihood(run.pair, x, k=args.k, progress=bar.update)
+    seconds = time.perf_counter() - tic
     bar.close()
     result = {
         "run": str(run.run_dir), "n_test": int(x.shape[0]), "k": args.k,
         "test_elbo": elbo, "test_log_px": float(lp.mean()),
         "test_log_px_stderr": float(lp.std() / x.shape[0] ** 0.5),
+        "log_px_seconds": seconds, "threads": torch.get_num_threads(),
     }
     print(f"test examples      {result['n_test']}")
     print(f"test ELBO          {elbo:.3f} nats/example ({run.config.train.elbo})")
     print(f"test log p(x)      {result['test_log_px']:.3f} nats/example "
-          f"(importance sampled, k={args.k}; ±{result['test_log_px_stderr']:.3f} s.e.)")
+          f"(importance sampled, k={args.k}; ±{result['test_log_px_stderr']:.3f} s.e.; "
+          f"{seconds / 60:.1f} min on {result['threads']} threads)")
     if run.config.semi is not None and data.y_test is not None:
         from ppvae.semi import classification_error
 
@@ -202,7 +207,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"test error         {result['test_error']:.2%} "
               f"(argmax of q(y|x), {x.shape[0]} images, "
               f"{'best-validation' if args.best else 'last'} checkpoint)")
-    out = Path(run.run_dir) / f"evaluate-k{args.k}.json"
+    out = Path(run.run_dir) / f"evaluate-k{args.k}{f'-n{args.n}' if args.n else ''}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"saved {out}")
     return 0

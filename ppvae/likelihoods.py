@@ -10,6 +10,22 @@ from torch.nn import functional as F
 from ppvae.errors import ConfigError
 
 
+class LogitBernoulli(dist.Bernoulli):
+    """Bernoulli by logits; without autograd, log_prob is ``x * l - softplus(l)``.
+
+    The same value as Pyro's binary-cross-entropy form, in two passes instead of four,
+    which halves the time of importance-sampled evaluation; with autograd the default
+    form is kept (its fused backward is as fast).
+    """
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return super().log_prob(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        return value * self.logits - F.softplus(self.logits)
+
+
 class BernoulliHead(nn.Module):
     """Bernoulli parametrized by logits (grey levels in [0, 1] allowed as soft targets)."""
 
@@ -18,7 +34,7 @@ class BernoulliHead(nn.Module):
         self.logits = nn.Linear(width, x_dim)
 
     def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
-        return dist.Bernoulli(logits=self.logits(h), validate_args=False).to_event(1)
+        return LogitBernoulli(logits=self.logits(h), validate_args=False).to_event(1)
 
 
 class GaussianHead(nn.Module):

@@ -40,7 +40,7 @@ def test_mnist_z2_train_evaluate_and_figures(tmp_path, data_dir, capsys):
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "test ELBO" in out and "test log p(x)" in out
-    result = json.loads((run / "evaluate-k20.json").read_text())
+    result = json.loads((run / "evaluate-k20-n50.json").read_text())
     assert result["n_test"] == 50 and result["test_log_px"] >= result["test_elbo"] - 1.0
     for cmd in ("sample", "reconstruct", "manifold", "embed"):
         assert main([cmd, str(run), "--data-dir", str(data_dir), "--n", "16"]) == 0
