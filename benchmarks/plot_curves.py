@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     fig, ax = subplots((6.5, 4.2))
     for item in args.run:
-        label, _, run = item.partition("=")
+        label, _, run = item.rpartition("=")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
         ax.plot([r["epoch"] for r in rows], [r["test_elbo"] for r in rows], "o-", ms=3,
                 label=f"ppvae {label}")

@@ -33,3 +33,10 @@ python -m benchmarks.ssl_table runs/m1m2_l100_s0 runs/m1m2_l100_s1 runs/m1m2_l10
     runs/m1m2_l600_s0 runs/m1m2_l1000_s0 runs/m1m2_l3000_s0
 ppvae confusion runs/m1m2_l100_s0 --best --out docs/m1m2_l100_confusion.png
 ppvae sample runs/m1m2_l100_s0 --n 10 --out docs/m1m2_l100_class_samples.png
+
+# MNIST log-likelihood (issue 3), ~3 h each on one core; then the k=5000 estimate (~12 min)
+ppvae train --config configs/mnist_vae_budget.toml --out runs/mnist_vae_mf
+ppvae evaluate runs/mnist_vae_mf --k 5000
+python -m benchmarks.plot_curves --run "VAE meanfield=runs/mnist_vae_mf" --ref -86.76 --ref -88.40 \
+    --ylim -120 -85 --logx --title "MNIST VAE 784-200-200-50 tanh, binarized, batch 100, 1200 epochs" \
+    --out docs/mnist_vae_ll_curve.png
