@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
           f"test error {best['test_error']:.2%}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args) | {"out": None}, "epochs": rows}, indent=2))
+    out.write_text(json.dumps({"args": vars(args), "epochs": rows}, indent=2))
     print(f"saved {out}")
     return 0
 
