@@ -84,3 +84,8 @@ def test_logit_bernoulli_paths_agree():
     assert fast.shape == slow.shape == (3, 2, 7)
     assert torch.isfinite(fast).all()
     torch.testing.assert_close(fast, slow)
+    wide = LogitBernoulli(logits=logits[0, 0], validate_args=False)  # value has more dims
+    with torch.no_grad():
+        fast = wide.log_prob(value.expand(4, 7))
+    assert fast.shape == (4, 7)
+    torch.testing.assert_close(fast, wide.log_prob(value.expand(4, 7)))
