@@ -89,3 +89,21 @@ def test_logit_bernoulli_paths_agree():
         fast = wide.log_prob(value.expand(4, 7))
     assert fast.shape == (4, 7)
     torch.testing.assert_close(fast, wide.log_prob(value.expand(4, 7)))
+
+
+def test_speed_loglik_swaps_and_restores_the_bernoulli_form():
+    """The log p(x) benchmark's comparison form is Pyro's, and it is put back afterwards."""
+    import pyro.distributions as dist
+
+    from benchmarks.speed_loglik import pyro_bernoulli_form
+    from ppvae.likelihoods import LogitBernoulli
+
+    fast = LogitBernoulli.log_prob
+    d = LogitBernoulli(logits=torch.randn(5, 7), validate_args=False)
+    value = torch.bernoulli(torch.full((5, 7), 0.4))
+    with torch.no_grad():
+        with pyro_bernoulli_form():
+            assert LogitBernoulli.log_prob is dist.Bernoulli.log_prob
+            slow = d.log_prob(value)
+        assert LogitBernoulli.log_prob is fast
+        torch.testing.assert_close(d.log_prob(value), slow)
