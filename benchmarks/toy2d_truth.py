@@ -49,6 +49,22 @@ def density_figure(run, noise: float, k: int):  # noqa: ANN001, ANN201
     return fig
 
 
+EDGES = (0.0, 0.02, 0.1, 0.3, 0.6, 1.0)
+
+
+def gap_by_latent(gap: torch.Tensor, z: torch.Tensor, edges: tuple[float, ...] = EDGES
+                  ) -> list[dict[str, float]]:
+    """Per bin of the true latent: share of points, mean gap, and its share of the mean gap."""
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (z >= lo) & (z < hi) if hi < edges[-1] else (z >= lo) & (z <= hi)
+        share = float(inside.float().mean())
+        mean = float(gap[inside].mean()) if inside.any() else float("nan")
+        rows.append({"z_from": lo, "z_to": hi, "share": share, "mean_gap": mean,
+                     "contribution": float(gap[inside].sum() / gap.numel())})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("run")
@@ -59,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     run = load(args.run)
     noise = run.config.data.options.noise
-    x, _ = sample_toy2d(args.n, torch.Generator().manual_seed(args.seed), noise)
+    x, z = sample_toy2d(args.n, torch.Generator().manual_seed(args.seed), noise)
     tic = time.perf_counter()
     true = toy2d_log_density(x, noise)
     torch.manual_seed(0)
@@ -73,9 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         "gap_elbo": float(true.mean() - elbo.mean()),
         "log_px_stderr_of_gap": float((true - lp).std() / args.n**0.5),
         "seconds": time.perf_counter() - tic,
+        "by_true_z": gap_by_latent(true - lp, z),
     }
     for key, value in result.items():
-        print(f"{key:24s} {value}")
+        if key != "by_true_z":
+            print(f"{key:24s} {value}")
+    print("gap (true - IS) by the true latent z: share of points, mean gap, share of the total")
+    for row in result["by_true_z"]:
+        print(f"  z in [{row['z_from']:.2f}, {row['z_to']:.2f}): {row['share']:6.1%}  "
+              f"{row['mean_gap']:7.3f}  {row['contribution']:7.3f}")
     Path(args.run, "toy2d_truth.json").write_text(json.dumps(result, indent=2))
     if args.out:
         print(f"saved {save(density_figure(run, noise, min(args.k, 500)), args.out)}")
