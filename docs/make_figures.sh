@@ -40,3 +40,5 @@ ppvae evaluate runs/mnist_vae_mf --k 5000
 python -m benchmarks.plot_curves --run "VAE meanfield=runs/mnist_vae_mf" --ref -86.76 --ref -88.40 \
     --ylim -120 -85 --logx --title "MNIST VAE 784-200-200-50 tanh, binarized, batch 100, 1200 epochs" \
     --out docs/mnist_vae_ll_curve.png
+ppvae train --config configs/toy2d_long.toml --out runs/toy2d_long
+python -m benchmarks.toy2d_truth runs/toy2d_long --n 10000 --k 1000 --out docs/toy2d_truth.png
