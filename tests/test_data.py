@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ppvae.config import Component
@@ -84,3 +85,15 @@ def test_toy2d_true_log_density_against_brute_force_and_refinement():
     finer = toy2d_log_density(x, coarse=8000, fine=40001)
     torch.testing.assert_close(lp, finer, atol=1e-5, rtol=0)
     assert torch.isfinite(lp).all()
+
+
+def test_toy_gap_by_latent_adds_up():
+    """The per-bin contributions of the toy benchmark sum to the mean gap; shares to one."""
+    from benchmarks.toy2d_truth import gap_by_latent
+
+    z = torch.tensor([0.0, 0.01, 0.05, 0.2, 0.5, 0.7, 1.0])
+    gap = torch.tensor([5.0, 3.0, 2.0, 1.0, 0.0, -1.0, 0.5])
+    rows = gap_by_latent(gap, z)
+    assert [r["share"] for r in rows] == pytest.approx([2 / 7, 1 / 7, 1 / 7, 1 / 7, 2 / 7])
+    assert abs(sum(r["contribution"] for r in rows) - float(gap.mean())) < 1e-6
+    assert rows[0]["mean_gap"] == 4.0 and rows[-1]["mean_gap"] == -0.25

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from benchmarks.feature_probe import active_units, logistic_error, nn1_error
@@ -30,15 +29,3 @@ def test_active_units_counts_varying_dimensions():
     loc[:, :3] = torch.randn(1000, 3, generator=g)  # active
     loc[:, 3] = 0.01 * torch.randn(1000, generator=g)  # variance 1e-4: inactive
     assert active_units(loc) == 3
-
-
-def test_toy_gap_by_latent_adds_up():
-    """The per-bin contributions of the toy benchmark sum to the mean gap; shares to one."""
-    from benchmarks.toy2d_truth import gap_by_latent
-
-    z = torch.tensor([0.0, 0.01, 0.05, 0.2, 0.5, 0.7, 1.0])
-    gap = torch.tensor([5.0, 3.0, 2.0, 1.0, 0.0, -1.0, 0.5])
-    rows = gap_by_latent(gap, z)
-    assert [r["share"] for r in rows] == pytest.approx([2 / 7, 1 / 7, 1 / 7, 1 / 7, 2 / 7])
-    assert abs(sum(r["contribution"] for r in rows) - float(gap.mean())) < 1e-6
-    assert rows[0]["mean_gap"] == 4.0 and rows[-1]["mean_gap"] == -0.25
