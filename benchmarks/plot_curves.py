@@ -1,4 +1,5 @@
-"""Plot test ELBO per epoch of ppvae runs next to the Pyro-example-style baseline.
+"""Plot test ELBO (or, ``--metric``, validation / test error) per epoch of ppvae runs next to
+the Pyro-example-style baseline.
 
     python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 \
         --run trace=runs/mnist_z50_trace --baseline benchmarks/results/quality.json \
@@ -13,6 +14,12 @@ from pathlib import Path
 
 from ppvae.plots import save, subplots
 
+LABELS = {
+    "test_elbo": "test bound (nats per image)",
+    "valid_error": "validation error (%)",
+    "test_error": "test error (%)",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
@@ -23,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="horizontal reference lines (default -113 and -105)")
     p.add_argument("--ylim", nargs=2, type=float, default=(-130.0, -100.0))
     p.add_argument("--logx", action="store_true", help="epochs on a log scale")
+    p.add_argument("--metric", choices=sorted(LABELS), default="test_elbo",
+                   help="what to plot per epoch (errors in percent)")
     p.add_argument("--title",
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
@@ -30,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.run:
         label, _, run = item.rpartition("=")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-        ax.plot([r["epoch"] for r in rows], [r["test_elbo"] for r in rows], "o-", ms=3,
+        scale = 100.0 if args.metric.endswith("_error") else 1.0
+        ax.plot([r["epoch"] for r in rows], [scale * r[args.metric] for r in rows], "o-", ms=3,
                 label=f"ppvae {label}")
     if args.baseline:
         rows = json.loads(Path(args.baseline).read_text())["pyro_example"]
@@ -43,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.logx:
         ax.set_xscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test bound (nats per image)")
+    ax.set_ylabel(LABELS[args.metric])
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -40,8 +40,17 @@ ppvae evaluate runs/mnist_vae_mf --k 5000
 ppvae train --config configs/mnist_iwae_k50.toml --out runs/mnist_iwae_k50
 ppvae evaluate runs/mnist_iwae_k50 --k 5000
 python -m benchmarks.plot_curves --run "VAE meanfield, test ELBO=runs/mnist_vae_mf" \
+    --run "VAE trace, test ELBO=runs/mnist_vae_trace" \
     --run "IWAE k=50, test k=50 bound=runs/mnist_iwae_k50" --ref -86.76 --ref -88.40 --ref -96.72 \
     --ylim -120 -85 --logx --title "MNIST 784-200-200-50 tanh, binarized, batch 100 (burda_scaled lr)" \
     --out docs/mnist_vae_ll_curve.png
 ppvae train --config configs/toy2d_long.toml --out runs/toy2d_long
 python -m benchmarks.toy2d_truth runs/toy2d_long --n 10000 --k 1000 --out docs/toy2d_truth.png
+# M1+M2, 100 labels, seed 0: all 50 M1 units vs the 12 active ones (RESULTS §5)
+ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed 0 --set semi.alpha=1.0 \
+    --epochs 150 --out runs/m1m2x_a1_l100_s0_e150
+ppvae ssl --config configs/m1m2_active.toml --labels 100 --seed 0 --out runs/m1m2au_a1_l100_s0_e150
+python -m benchmarks.plot_curves --metric valid_error \
+    --run "M1+M2, all 50 units=runs/m1m2x_a1_l100_s0_e150" \
+    --run "M1+M2, 12 active units=runs/m1m2au_a1_l100_s0_e150" --ref 3.33 --ylim 0 20 \
+    --title "M1+M2, 100 labels, alpha=1, seed 0: validation error" --out docs/m1m2_l100_curve.png

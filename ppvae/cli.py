@@ -235,7 +235,7 @@ def _figure(args: argparse.Namespace) -> int:
         from ppvae.data import decode_features
 
         def to_images(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
-            decoded = decode_features(run.config.data, x)
+            decoded = decode_features(run.config.data, x, args.data_dir)
             return decoded if decoded is not None else (x, spec.image_shape)
 
         fig = plots.class_samples_figure(run.pair, spec.num_classes, args.n or 10, spec.x_dim,

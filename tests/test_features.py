@@ -136,6 +136,41 @@ def test_decoded_features_are_m1_decoder_means(tmp_path, stage1, data_dir):
     assert decode_features(Component("toy2d", None), z) is None
 
 
+def test_min_std_keeps_only_the_active_units(tmp_path, stage1, data_dir):
+    from ppvae import load
+    from ppvae.data import decode_features
+    from ppvae.latent import decode
+
+    run = tmp_path / "m1"
+    full = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
+    prepare_data(full, data_dir)
+    every = load_data(full, data_dir)
+    std = every.x_train.std(0)
+    lo, hi = std.sort().values[:2]
+    cut = float((lo + hi) / 2)  # drops exactly the least active unit
+    opts = VAEFeaturesOptions(run=str(run), min_std=cut)
+    some = load_data(Component("vae_features", opts), data_dir)
+    keep = std >= cut
+    assert int(keep.sum()) == 2 and some.spec.x_dim == 2
+    assert "2 of 3 units" in some.name
+    assert torch.equal(some.x_train, every.x_train[:, keep])
+    assert torch.equal(some.x_test, every.x_test[:, keep])
+    assert torch.equal(some.train_noise, every.train_noise[:, keep])
+
+    z = torch.randn(4, 2)
+    images, _ = decode_features(Component("vae_features", opts), z, data_dir)
+    z_full = torch.zeros(4, 3)
+    z_full[:, keep] = z
+    torch.testing.assert_close(images, decode(load(run).pair, z_full, 784).mean)
+
+    too_high = VAEFeaturesOptions(run=str(run), min_std=float(std.max()) + 1)
+    with pytest.raises(ConfigError, match="data.min_std.*lower it"):
+        load_data(Component("vae_features", too_high), data_dir)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ConfigError, match="min_std must be a finite number >= 0"):
+            VAEFeaturesOptions(run="r", min_std=bad).validate()
+
+
 def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_path, stage1,
                                                                           data_dir):
     run = tmp_path / "m1"

@@ -36,9 +36,9 @@ def prepare_data(
 
 
 def decode_features(
-    component: Component, x: torch.Tensor
+    component: Component, x: torch.Tensor, root: str | os.PathLike[str] | None = None
 ) -> tuple[torch.Tensor, tuple[int, int] | None] | None:
     """Inputs of a derived dataset mapped back to its source's data space, if it has one
     (VAE features decode to images); ``None`` otherwise."""
     decode = getattr(DATASETS.get(component.name), "decode", None)
-    return None if decode is None else decode(component.options, x)
+    return None if decode is None else decode(component.options, x, root)

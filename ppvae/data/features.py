@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,21 @@ BINARIZE_SEED = 0
 class VAEFeaturesOptions:
     """``run``: the feature VAE's run folder; ``stage1``: its TOML config (trains the run
     when missing or unfinished); ``sample``: train on a fresh z ~ q(z|x) each epoch (else
-    on the means; validation and test always use the means)."""
+    on the means; validation and test always use the means); ``min_std``: keep only the
+    active units, the features whose posterior mean varies over the training images with a
+    standard deviation of at least this (0.1 is Burda et al.'s variance > 0.01; 0 keeps
+    all)."""
 
     run: str = ""
     stage1: str | None = None
     sample: bool = True
+    min_std: float = 0.0
 
     def validate(self) -> None:
         if not self.run:
             raise ConfigError("data.run must name the run folder of the feature VAE (M1)")
+        if not (math.isfinite(self.min_std) and self.min_std >= 0):
+            raise ConfigError(f"data.min_std must be a finite number >= 0, got {self.min_std}")
 
 
 def prepare_vae_features(
@@ -70,9 +77,9 @@ def prepare_vae_features(
     fit(cfg, out=run, data_dir=root, resume=resume, hooks=hooks)
 
 
-@DATASETS.register("vae_features", config=VAEFeaturesOptions)
-def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> TensorData:
-    """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
+def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
+            download: bool | None) -> tuple[Any, Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The feature VAE's run, its base data, and q(z|x)'s train means, train sds, test means."""
     from ppvae.api import load
     from ppvae.data import load_data
     from ppvae.data.mnist import binarize_fixed
@@ -92,28 +99,58 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     with torch.no_grad():
         loc_train, sd_train = encode_moments(run.pair, x_train)
         loc_test, _ = encode_moments(run.pair, base.x_test)
+    return run, base, loc_train, sd_train, loc_test
+
+
+def active_unit_mask(loc_train: torch.Tensor, min_std: float) -> torch.Tensor:
+    """Boolean mask of the features whose mean over q(z|x) has std >= ``min_std`` across
+    the training images (all of them when ``min_std`` is 0)."""
+    keep = loc_train.std(0) >= min_std
+    if not bool(keep.any()):
+        raise ConfigError(
+            f"no feature of the VAE varies with std >= data.min_std = {min_std} over the "
+            f"training images (largest std {float(loc_train.std(0).max()):.3g}); lower it"
+        )
+    return keep
+
+
+@DATASETS.register("vae_features", config=VAEFeaturesOptions)
+def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> TensorData:
+    """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
+    _, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
+    keep = active_unit_mask(loc_train, opts.min_std)
     ckpt = Path(opts.run) / CHECKPOINT
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
+    kept = int(keep.sum())
+    units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
     return TensorData(
-        name=f"vae_features({base.name})",
+        name=f"vae_features({base.name}{units})",
         source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
-        spec=DataSpec(x_dim=int(loc_train.shape[1]), num_classes=base.spec.num_classes),
-        x_train=loc_train,
-        x_test=loc_test,
+        spec=DataSpec(x_dim=kept, num_classes=base.spec.num_classes),
+        x_train=loc_train[:, keep],
+        x_test=loc_test[:, keep],
         y_train=base.y_train,
         y_test=base.y_test,
-        train_noise=sd_train if opts.sample else None,
+        train_noise=sd_train[:, keep] if opts.sample else None,
     )
 
 
 def decode_vae_features(
-    opts: VAEFeaturesOptions, z: torch.Tensor
+    opts: VAEFeaturesOptions, z: torch.Tensor, root: str | os.PathLike[str] | None = None
 ) -> tuple[torch.Tensor, tuple[int, int] | None]:
-    """Features back to the feature VAE's data space: the mean of its p(x | z)."""
+    """Features back to the feature VAE's data space: the mean of its p(x | z). Units left
+    out by ``min_std`` are set to 0, their prior mean (finding them reads the data)."""
     from ppvae.api import load
     from ppvae.latent import decode
 
-    run = load(opts.run)
+    if opts.min_std > 0:
+        run, _, loc_train, _, _ = _encode(opts, root, None)
+        keep = active_unit_mask(loc_train, opts.min_std)
+        full = z.new_zeros(z.shape[0], keep.numel())
+        full[:, keep] = z
+        z = full
+    else:
+        run = load(opts.run)
     return decode(run.pair, z, run.spec.x_dim).mean, run.spec.image_shape
 
 
