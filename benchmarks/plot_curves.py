@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
     fig, ax = subplots((6.5, 4.2))
+    scale = 100.0 if args.metric.endswith("_error") else 1.0
     for item in args.run:
         label, _, run = item.rpartition("=")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-        scale = 100.0 if args.metric.endswith("_error") else 1.0
         ax.plot([r["epoch"] for r in rows], [scale * r[args.metric] for r in rows], "o-", ms=3,
                 label=f"ppvae {label}")
     if args.baseline:
