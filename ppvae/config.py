@@ -38,6 +38,8 @@ class TrainConfig:
 
     ``validate_args`` keeps Pyro's distribution checks on in the training loop; they always
     run when the pair is checked on a first batch, and the loop always stops on a NaN loss.
+    ``ema`` > 0 keeps an exponential moving average of the parameters with that decay per
+    step (Polyak averaging); evaluation and the saved weights then use the average.
     """
 
     elbo: str = "trace"
@@ -51,6 +53,7 @@ class TrainConfig:
     eval_batch_size: int = 2000
     seed: int = 0
     validate_args: bool = False
+    ema: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
@@ -61,6 +64,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be > 0; got {self.lr}")
         if not self.adam_eps > 0:
             raise ConfigError(f"train.adam_eps must be > 0; got {self.adam_eps}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 import pyro
 import torch
 
+from ppvae.averaging import ParamAverage
 from ppvae.checkpoint import (
     CHECKPOINT,
     atomic_save,
@@ -81,10 +83,12 @@ def sgd_epoch(
     perm: torch.Tensor,
     batch_size: int,
     on_step: Callable[[float], None] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> float:
     """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
 
     The last batch may be short. Raises :class:`NonFiniteLoss` before stepping on a bad loss.
+    ``after_step`` runs after every optimizer step (e.g. a parameter average's update).
     """
     total = 0.0
     for step, idx in enumerate(perm.split(batch_size), start=1):
@@ -98,6 +102,8 @@ def sgd_epoch(
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
+        if after_step is not None:
+            after_step()
         total += value
         if on_step is not None:
             on_step(value / idx.numel())
@@ -148,6 +154,12 @@ def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
         },
     }
     atomic_write_text(run_dir / RUN_JSON, json.dumps(info, indent=2))
+
+
+def _weights(pair: Pair) -> dict[str, dict[str, torch.Tensor]]:
+    """Copies of the model's and guide's current weights."""
+    return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in (("model", pair.model), ("guide", pair.guide))}
 
 
 def _write_metrics(run_dir: Path, metrics: list[dict[str, Any]]) -> None:
@@ -205,6 +217,8 @@ def train(
                 "epochs would change the learning rates of the epochs already trained"
             )
         load_pair_state(pair, state, ckpt_path)
+        if "live" in state:  # trained with an average: the saved weights are the average
+            load_pair_state(pair, state["live"], ckpt_path)
         optim.load_state_dict(state["optim"])
         if "objective" in state and hasattr(objective, "load_state_dict"):
             objective.load_state_dict(state["objective"])
@@ -216,6 +230,9 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     write_run_json(run_dir, cfg, data)
     _write_metrics(run_dir, metrics)
+    average = ParamAverage(pair.parameters(), t.ema) if t.ema > 0 else None
+    if average is not None and resume and "average" in state:
+        average.load_state_dict(state["average"])
 
     with pyro.validation_enabled(t.validate_args):
         n = data.n_train if split is None else split.unlabelled.numel()
@@ -237,39 +254,41 @@ def train(
             if split is not None:
                 objective.reset_totals()
             try:
-                total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step)
+                total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step,
+                                  average.update if average is not None else None)
             except NonFiniteLoss as exc:
                 kept = str(ckpt_path) if ckpt_path.is_file() else None
                 raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
             seconds = time.perf_counter() - tic
-            pair.train(False)
-            test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)
-            if not math.isfinite(test_elbo):
-                kept = str(ckpt_path) if ckpt_path.is_file() else None
-                raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
-            record = {
-                "epoch": epoch,
-                "train_elbo": -total / n,
-                "test_elbo": test_elbo,
-                "seconds": seconds,
-                "lr": lr,
-            }
-            if split is not None:
-                site = cfg.semi.label_site
-                record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO part alone
-                record["train_objective"] = -total / n
-                if y_valid.numel():
-                    record["valid_error"] = classification_error(
-                        pair.guide, x_valid, y_valid, site)
-                if data.y_test is not None:
-                    record["test_error"] = classification_error(
-                        pair.guide, data.x_test, data.y_test, site)
+            with average.applied() if average is not None else nullcontext():
+                pair.train(False)
+                test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)
+                if not math.isfinite(test_elbo):
+                    kept = str(ckpt_path) if ckpt_path.is_file() else None
+                    raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
+                record = {
+                    "epoch": epoch,
+                    "train_elbo": -total / n,
+                    "test_elbo": test_elbo,
+                    "seconds": seconds,
+                    "lr": lr,
+                }
+                if split is not None:
+                    site = cfg.semi.label_site
+                    record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO alone
+                    record["train_objective"] = -total / n
+                    if y_valid.numel():
+                        record["valid_error"] = classification_error(
+                            pair.guide, x_valid, y_valid, site)
+                    if data.y_test is not None:
+                        record["test_error"] = classification_error(
+                            pair.guide, data.x_test, data.y_test, site)
+                weights = _weights(pair)
             metrics.append(record)
             state = {
                     "format": 1,
                     "epoch": epoch,
-                    "model": pair.model.state_dict(),
-                    "guide": pair.guide.state_dict(),
+                    **weights,
                     "optim": optim.state_dict(),
                     "rng": torch.get_rng_state(),
                     "gen": gen.get_state(),
@@ -278,6 +297,8 @@ def train(
                     "metrics": json.dumps(metrics),
                     **({"objective": objective.state_dict()}
                        if hasattr(objective, "state_dict") else {}),
+                    **({"live": _weights(pair), "average": average.state_dict()}
+                       if average is not None else {}),
             }
             if record.get("valid_error", math.inf) < best_valid:  # model selection
                 best_valid = record["valid_error"]
@@ -285,4 +306,6 @@ def train(
             atomic_save(state, ckpt_path)
             _write_metrics(run_dir, metrics)
             hooks.epoch_end(record)
+    if average is not None:  # the returned pair holds what the checkpoint holds
+        average.copy_to_params()
     return TrainResult(run_dir, cfg, pair, metrics)
