@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ppvae import load
-from ppvae.data.toy2d import sample_toy2d, toy2d_log_density
+from ppvae.data.toy2d import curve, sample_toy2d, toy2d_log_density
 from ppvae.latent import decode
 from ppvae.loglik import log_likelihood
 from ppvae.plots import save
@@ -50,6 +50,25 @@ def density_figure(run, noise: float, k: int):  # noqa: ANN001, ANN201
 
 
 EDGES = (0.0, 0.02, 0.1, 0.3, 0.6, 1.0)
+TAIL_Z = (-4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0, 0.0, 1.0, 2.0)
+
+
+def ideal_decoder(z: torch.Tensor, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the exact p(x|z) for a N(0, 1) latent: the true latent is Phi(z)."""
+    t = torch.distributions.Normal(0.0, 1.0).cdf(z)
+    return curve(t), noise * t**2
+
+
+def decoder_vs_ideal(run, noise: float, zs: tuple[float, ...] = TAIL_Z  # noqa: ANN001
+                     ) -> list[dict[str, float]]:
+    """The learned decoder's mean and std (per dimension) next to the exact ones."""
+    z = torch.tensor(zs)
+    px = decode(run.pair, z.unsqueeze(-1), 2)
+    loc, sd = ideal_decoder(z, noise)
+    learned_sd = px.variance.sqrt()
+    return [{"z": float(z[i]), "ideal_sd": float(sd[i]), "sd_0": float(learned_sd[i, 0]),
+             "sd_1": float(learned_sd[i, 1]),
+             "loc_error": float((px.mean[i] - loc[i]).norm())} for i in range(len(zs))]
 
 
 def gap_by_latent(gap: torch.Tensor, z: torch.Tensor, edges: tuple[float, ...] = EDGES
@@ -72,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--seed", type=int, default=12345, help="seed of the fresh test points")
     p.add_argument("--out", help="PNG of the three panels")
+    p.add_argument("--k-sweep", default="",
+                   help="comma-separated k: the IS gap of the points with true z < 0.02 for "
+                        "each (does the estimator or the model limit the fit there?)")
     args = p.parse_args(argv)
     run = load(args.run)
     noise = run.config.data.options.noise
@@ -98,6 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     for row in result["by_true_z"]:
         print(f"  z in [{row['z_from']:.2f}, {row['z_to']:.2f}): {row['share']:6.1%}  "
               f"{row['mean_gap']:7.3f}  {row['contribution']:7.3f}")
+    result["decoder_vs_ideal"] = decoder_vs_ideal(run, noise)
+    print("decoder at latent z: exact std (true latent Phi(z)), learned std per dimension, "
+          "distance of the learned mean from the exact one")
+    for row in result["decoder_vs_ideal"]:
+        print(f"  z = {row['z']:5.1f}: exact {row['ideal_sd']:.1e}  learned {row['sd_0']:.1e} "
+              f"{row['sd_1']:.1e}  mean off by {row['loc_error']:.1e}")
+    if args.k_sweep:
+        near = z < EDGES[1]
+        result["k_sweep"] = []
+        for k in (int(v) for v in args.k_sweep.split(",")):
+            torch.manual_seed(0)
+            lp_k, _ = log_likelihood(run.pair, x[near], k=k)
+            gap_k = float((true[near] - lp_k).mean())
+            result["k_sweep"].append({"k": k, "points": int(near.sum()), "mean_gap": gap_k})
+            print(f"  z < {EDGES[1]}: {int(near.sum())} points, k = {k}: mean gap {gap_k:.3f}")
     Path(args.run, "toy2d_truth.json").write_text(json.dumps(result, indent=2))
     if args.out:
         print(f"saved {save(density_figure(run, noise, min(args.k, 500)), args.out)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -97,3 +99,20 @@ def test_toy_gap_by_latent_adds_up():
     assert [r["share"] for r in rows] == pytest.approx([2 / 7, 1 / 7, 1 / 7, 1 / 7, 2 / 7])
     assert abs(sum(r["contribution"] for r in rows) - float(gap.mean())) < 1e-6
     assert rows[0]["mean_gap"] == 4.0 and rows[-1]["mean_gap"] == -0.25
+
+
+def test_toy_ideal_decoder_has_the_true_density():
+    """A N(0, 1) latent through the benchmark's exact decoder gives the toy's density."""
+    from benchmarks.toy2d_truth import ideal_decoder
+    from ppvae.data.toy2d import sample_toy2d, toy2d_log_density
+
+    x, t = sample_toy2d(40, torch.Generator().manual_seed(3))
+    x = x[t > 0.3].double()  # away from the origin, where a plain grid resolves the integrand
+    assert x.shape[0] >= 2
+    z = torch.linspace(-8.0, 8.0, 400_001, dtype=torch.float64)
+    loc, sd = ideal_decoder(z, 0.1)
+    log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z)
+    d2 = ((x[:, None, :] - loc[None]) ** 2).sum(-1)
+    log_lik = -d2 / (2 * sd**2) - 2 * sd.log() - math.log(2 * math.pi)
+    marginal = torch.logsumexp(log_prior + log_lik, dim=1) + math.log(float(z[1] - z[0]))
+    torch.testing.assert_close(marginal, toy2d_log_density(x), atol=1e-4, rtol=0)
