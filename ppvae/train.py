@@ -26,7 +26,7 @@ from ppvae.checkpoint import (
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import TensorData
 from ppvae.errors import RunError, TrainingDiverged
-from ppvae.objectives import Objective, elbo_objective
+from ppvae.objectives import ElboObjective, Objective, elbo_objective
 from ppvae.pair import Pair, build_pair, check_pair
 from ppvae.schedules import learning_rate
 from ppvae.semi import SemiSupervisedObjective, classification_error, split_for
@@ -162,6 +162,24 @@ def _weights(pair: Pair) -> dict[str, dict[str, torch.Tensor]]:
             for name, module in (("model", pair.model), ("guide", pair.guide))}
 
 
+def _evaluate(
+    pair: Pair,
+    objective: ElboObjective | SemiSupervisedObjective,
+    data: TensorData,
+    batch_size: int,
+    labelled: tuple[str, torch.Tensor, torch.Tensor] | None,
+) -> dict[str, float]:
+    """Test ELBO; with ``(label site, x_valid, y_valid)`` also validation and test error."""
+    out = {"test_elbo": objective.evaluate(pair, data.x_test, None, batch_size)}
+    if labelled is not None:
+        site, x_valid, y_valid = labelled
+        if y_valid.numel():
+            out["valid_error"] = classification_error(pair.guide, x_valid, y_valid, site)
+        if data.y_test is not None:
+            out["test_error"] = classification_error(pair.guide, data.x_test, data.y_test, site)
+    return out
+
+
 def _write_metrics(run_dir: Path, metrics: list[dict[str, Any]]) -> None:
     atomic_write_text(run_dir / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
 
@@ -198,6 +216,9 @@ def train(
         if data.dynamic_binarize:  # like the test set: one fixed draw
             x_valid = torch.bernoulli(x_valid, generator=torch.Generator().manual_seed(t.seed))
         y_valid = data.y_train[split.valid]
+        labelled_eval = (cfg.semi.label_site, x_valid, y_valid)
+    else:
+        labelled_eval = None
     optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
     metrics: list[dict[str, Any]] = []
     start_epoch = 1
@@ -262,28 +283,18 @@ def train(
             seconds = time.perf_counter() - tic
             with average.applied() if average is not None else nullcontext():
                 pair.train(False)
-                test_elbo = objective.evaluate(pair, data.x_test, None, t.eval_batch_size)
-                if not math.isfinite(test_elbo):
-                    kept = str(ckpt_path) if ckpt_path.is_file() else None
-                    raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
-                record = {
-                    "epoch": epoch,
-                    "train_elbo": -total / n,
-                    "test_elbo": test_elbo,
-                    "seconds": seconds,
-                    "lr": lr,
-                }
-                if split is not None:
-                    site = cfg.semi.label_site
-                    record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO alone
-                    record["train_objective"] = -total / n
-                    if y_valid.numel():
-                        record["valid_error"] = classification_error(
-                            pair.guide, x_valid, y_valid, site)
-                    if data.y_test is not None:
-                        record["test_error"] = classification_error(
-                            pair.guide, data.x_test, data.y_test, site)
+                scores = _evaluate(pair, objective, data, t.eval_batch_size, labelled_eval)
                 weights = _weights(pair)
+            test_elbo = scores.pop("test_elbo")
+            if not math.isfinite(test_elbo):
+                kept = str(ckpt_path) if ckpt_path.is_file() else None
+                raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
+            record = {"epoch": epoch, "train_elbo": -total / n, "test_elbo": test_elbo,
+                      "seconds": seconds, "lr": lr}
+            if split is not None:
+                record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO alone
+                record["train_objective"] = -total / n
+            record.update(scores)
             metrics.append(record)
             state = {
                     "format": 1,
