@@ -116,3 +116,11 @@ def test_toy_ideal_decoder_has_the_true_density():
     log_lik = -d2 / (2 * sd**2) - 2 * sd.log() - math.log(2 * math.pi)
     marginal = torch.logsumexp(log_prior + log_lik, dim=1) + math.log(float(z[1] - z[0]))
     torch.testing.assert_close(marginal, toy2d_log_density(x), atol=1e-4, rtol=0)
+
+
+def test_toy_latent_sign_finds_a_reflected_decoder():
+    """A decoder that runs along the curve the other way is compared at -z."""
+    from benchmarks.toy2d_truth import ideal_decoder, latent_sign
+
+    assert latent_sign(lambda z: ideal_decoder(z, 0.1)[0], 0.1) == 1.0
+    assert latent_sign(lambda z: ideal_decoder(-z, 0.1)[0], 0.1) == -1.0
