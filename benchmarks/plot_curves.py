@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel(LABELS[args.metric])
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     print(f"saved {save(fig, args.out)}")
     return 0
