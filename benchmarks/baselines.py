@@ -2,6 +2,9 @@
 
 * ``PlainVAE``: the same 784-H-Z softplus VAE and loss in plain PyTorch (logits,
   data as one tensor, one Adam).
+* ``BarePyroVAE``: the leanest ``Trace_ELBO`` program for the same network: model and
+  guide as plain methods (no ``PyroModule``), Bernoulli by logits, data as one tensor,
+  one Adam: the floor for any code in which Pyro computes the bound.
 * ``PyroExampleVAE``: the style of Pyro's ``examples/vae/vae.py``: Bernoulli with
   ``probs=sigmoid(...)``, ``pyro.optim.Adam`` (one torch Adam per parameter inside
   Pyro's param store), ``SVI.step`` and a per-item ``DataLoader``.
@@ -67,7 +70,35 @@ class PlainVAE(nn.Module):
         return nll + kl
 
 
-def plain_epoch(model: PlainVAE, optim: torch.optim.Optimizer, x: torch.Tensor,
+class BarePyroVAE(nn.Module):
+    """The same network, with the negative ELBO computed by Pyro's ``Trace_ELBO``."""
+
+    def __init__(self, z_dim: int = 50, hidden: int = 400) -> None:
+        super().__init__()
+        self.encoder = Encoder(z_dim, hidden)
+        self.decoder = Decoder(z_dim, hidden)
+        self.z_dim = z_dim
+        self.elbo = Trace_ELBO(max_plate_nesting=1)
+
+    def model(self, x: torch.Tensor) -> None:
+        with pyro.plate("data", x.shape[0]):
+            loc = x.new_zeros(self.z_dim)
+            z = pyro.sample("z", dist.Normal(loc, torch.ones_like(loc)).to_event(1))
+            logits = self.decoder(z)
+            pyro.sample("x", dist.Bernoulli(logits=logits, validate_args=False).to_event(1),
+                        obs=x)
+
+    def guide(self, x: torch.Tensor) -> None:
+        with pyro.plate("data", x.shape[0]):
+            loc, scale = self.encoder(x)
+            pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO summed over the batch (Pyro's one-sample estimate)."""
+        return self.elbo.differentiable_loss(self.model, self.guide, x)
+
+
+def plain_epoch(model: PlainVAE | BarePyroVAE, optim: torch.optim.Optimizer, x: torch.Tensor,
                 batch_size: int, generator: torch.Generator) -> float:
     """One epoch over ``x`` held as one tensor; returns the summed loss."""
     total = 0.0
