@@ -46,13 +46,21 @@ class Decoder(nn.Module):
         return self.fc21(F.softplus(self.fc1(z)))
 
 
-class PlainVAE(nn.Module):
-    """The same network and negative ELBO in plain PyTorch."""
+class Networks(nn.Module):
+    """The encoder and decoder every reference shares."""
 
-    def __init__(self, z_dim: int = 50, hidden: int = 400, analytic_kl: bool = False) -> None:
+    def __init__(self, z_dim: int = 50, hidden: int = 400) -> None:
         super().__init__()
         self.encoder = Encoder(z_dim, hidden)
         self.decoder = Decoder(z_dim, hidden)
+        self.z_dim = z_dim
+
+
+class PlainVAE(Networks):
+    """The same network and negative ELBO in plain PyTorch."""
+
+    def __init__(self, z_dim: int = 50, hidden: int = 400, analytic_kl: bool = False) -> None:
+        super().__init__(z_dim, hidden)
         self.analytic_kl = analytic_kl
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,14 +78,11 @@ class PlainVAE(nn.Module):
         return nll + kl
 
 
-class BarePyroVAE(nn.Module):
+class BarePyroVAE(Networks):
     """The same network, with the negative ELBO computed by Pyro's ``Trace_ELBO``."""
 
     def __init__(self, z_dim: int = 50, hidden: int = 400) -> None:
-        super().__init__()
-        self.encoder = Encoder(z_dim, hidden)
-        self.decoder = Decoder(z_dim, hidden)
-        self.z_dim = z_dim
+        super().__init__(z_dim, hidden)
         self.elbo = Trace_ELBO(max_plate_nesting=1)
 
     def model(self, x: torch.Tensor) -> None:
@@ -111,14 +116,8 @@ def plain_epoch(model: PlainVAE | BarePyroVAE, optim: torch.optim.Optimizer, x: 
     return total
 
 
-class PyroExampleVAE(nn.Module):
+class PyroExampleVAE(Networks):
     """Model and guide as in Pyro's examples/vae/vae.py."""
-
-    def __init__(self, z_dim: int = 50, hidden: int = 400) -> None:
-        super().__init__()
-        self.encoder = Encoder(z_dim, hidden)
-        self.decoder = Decoder(z_dim, hidden)
-        self.z_dim = z_dim
 
     def model(self, x: torch.Tensor) -> None:
         pyro.module("decoder", self.decoder)
