@@ -6,10 +6,10 @@ import sys
 
 
 def entry() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (keeps freed memory for reuse: ppvae/memory.py)."""
     from ppvae.cli import main
 
-    sys.exit(main())
+    sys.exit(main(keep_memory=True))
 
 
 if __name__ == "__main__":

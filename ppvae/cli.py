@@ -14,6 +14,7 @@ import torch
 
 from ppvae.config import apply_overrides, from_dict
 from ppvae.errors import ConfigError, PPVAEError
+from ppvae.memory import keep_freed_memory
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import a module (or .py file) that registers models/guides")
         sp.add_argument("--data-dir", help="data root (default: $PPVAE_DATA_DIR or user cache)")
+        sp.add_argument("--system-malloc", action="store_true",
+                        help="leave the C library's malloc settings alone (by default the "
+                             "ppvae command keeps freed memory for reuse: ppvae/memory.py)")
 
     sp = sub.add_parser("list", help="registered models, guides, ELBOs and datasets")
     common(sp)
@@ -260,13 +264,21 @@ def _figure(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int:
+    """Run the CLI; returns the exit code.
+
+    ``keep_memory`` (what the ``ppvae`` command passes) keeps freed memory in the process
+    for reuse (:mod:`ppvae.memory`) unless ``--system-malloc`` is given.
+    """
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has already printed
         return exc.code if isinstance(exc.code, int) else 2
+    if keep_memory and not args.system_malloc and keep_freed_memory() \
+            and args.command in ("train", "ssl", "evaluate"):
+        print("ppvae: malloc keeps freed memory for reuse (faster here; --system-malloc "
+              "turns this off)", file=sys.stderr)
     try:
         load_plugins([plugin_ref(p) for p in args.plugin])
         if args.command == "list":

@@ -78,6 +78,21 @@ def test_python_entry_point_runs_as_a_process(tmp_path):
     assert "models:" in proc.stdout
 
 
+@pytest.mark.parametrize("system", [False, True])
+def test_console_command_keeps_freed_memory_unless_told_not_to(tmp_path, data_dir, system):
+    """The ``ppvae`` command sets glibc's malloc to keep freed memory, and says so."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "ppvae", "train", "--config", str(CONFIGS / "toy2d.toml"),
+           "--epochs", "1", "--set", "data.n_train=200", "--out", str(tmp_path / "r"),
+           "--data-dir", str(data_dir), "--no-progress", *(["--system-malloc"] if system else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert ("malloc keeps freed memory" in proc.stderr) is not system
+    assert (tmp_path / "r" / "checkpoint.pt").is_file()
+
+
 @pytest.mark.parametrize("flag", ["--epochs=0", "--lr=-1"])
 def test_bad_flag_values_exit_2(tmp_path, data_dir, flag, capsys):
     rc = main(["train", "--config", str(CONFIGS / "toy2d.toml"), "--out", str(tmp_path / "r"),

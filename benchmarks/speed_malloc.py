@@ -1,0 +1,59 @@
+"""The ``ppvae`` command's malloc setting: ``ppvae evaluate`` with and without it.
+
+    python -m benchmarks.speed_malloc runs/vae_1ep --data-dir ../shared/data --n 100
+
+glibc's malloc settings hold for a whole process, so each measurement is a fresh
+``python -m ppvae evaluate RUN --k K --n N`` process, alternating the default (freed memory
+kept for reuse) with ``--system-malloc`` for several rounds. Prints the importance-sampled
+log p(x)'s seconds per image as ``evaluate`` measures them (median and min), the paired
+ratio, and the extrapolation (not a measurement) to 10,000 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, system: bool) -> float:
+    """Seconds the log p(x) of ``n`` test images took in a fresh ``ppvae evaluate``."""
+    cmd = [sys.executable, "-m", "ppvae", "evaluate", run, "--k", str(k), "--n", str(n),
+           "--no-progress", *(["--data-dir", data_dir] if data_dir else []),
+           *(["--system-malloc"] if system else [])]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = json.loads((Path(run) / f"evaluate-k{k}-n{n}.json").read_text())
+    return float(result["log_px_seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("run")
+    p.add_argument("--data-dir")
+    p.add_argument("--k", type=int, default=5000)
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    times: dict[str, list[float]] = {"kept (default)": [], "--system-malloc": []}
+    for r in range(args.rounds):
+        for name in times if r % 2 == 0 else reversed(list(times)):
+            secs = evaluate_seconds(args.run, args.k, args.n, args.data_dir,
+                                    system=name == "--system-malloc")
+            times[name].append(secs / args.n)
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    print(f"\nppvae evaluate {args.run} --k {args.k} --n {args.n}: {args.rounds} rounds")
+    print(f"{'malloc':<18}{'median ms/image':>17}{'min':>8}{'10,000 images (extrapolated)':>31}")
+    for name, t in times.items():
+        med = statistics.median(t)
+        print(f"{name:<18}{med * 1e3:>17.1f}{min(t) * 1e3:>8.1f}{med * 1e4 / 60:>27.1f} min")
+    kept, system = times["kept (default)"], times["--system-malloc"]
+    ratio = statistics.median(a / b for a, b in zip(kept, system, strict=True))
+    print(f"kept / system, paired median: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
