@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.speed import paired_ratio
+
 
 def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, system: bool) -> float:
     """Seconds the log p(x) of ``n`` test images took in a fresh ``ppvae evaluate``."""
@@ -50,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(t)
         print(f"{name:<18}{med * 1e3:>17.1f}{min(t) * 1e3:>8.1f}{med * 1e4 / 60:>27.1f} min")
     kept, system = times["kept (default)"], times["--system-malloc"]
-    ratio = statistics.median(a / b for a, b in zip(kept, system, strict=True))
-    print(f"kept / system, paired median: {ratio:.2f}")
+    print(f"kept / system, paired median: {paired_ratio(kept, system):.2f}")
     return 0
 
 

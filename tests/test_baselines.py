@@ -41,12 +41,10 @@ def copy_into(pair: Pair, encoder: Encoder, decoder: Decoder) -> None:
 
 def reference(kind: str, pair: Pair):  # noqa: ANN201
     """The reference's loss function, with the pair's weights."""
-    if kind == "example":
-        ref = PyroExampleVAE(Z, H)
-        copy_into(pair, ref.encoder, ref.decoder)
-        return lambda x: Trace_ELBO().differentiable_loss(ref.model, ref.guide, x)
-    ref = PlainVAE(Z, H) if kind == "plain" else BarePyroVAE(Z, H)
+    ref = {"plain": PlainVAE, "bare": BarePyroVAE, "example": PyroExampleVAE}[kind](Z, H)
     copy_into(pair, ref.encoder, ref.decoder)
+    if kind == "example":
+        return lambda x: Trace_ELBO().differentiable_loss(ref.model, ref.guide, x)
     return ref.loss
 
 
