@@ -1,4 +1,4 @@
-"""Python API: ``fit(config) -> Run`` and ``load(run_dir) -> Run``."""
+"""Python API: ``fit(config) -> Run`` and ``load(run_dir) -> Run``; the CLI calls the same."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from typing import Any
 import pyro
 import torch
 
-from ppvae.checkpoint import CHECKPOINT, load_checkpoint, load_pair_state
-from ppvae.config import RunConfig, from_dict, load_config
-from ppvae.data import load_data, prepare_data
+from ppvae.config import Component, RunConfig, from_dict, load_config
+from ppvae.data import load_data
 from ppvae.data.base import DataSpec, TensorData
+from ppvae.distributed import setup, teardown
 from ppvae.errors import ConfigError, RunError
-from ppvae.pair import Pair, build_pair, check_pair
-from ppvae.train import METRICS, RUN_JSON, Hooks, check_source, train
+from ppvae.pair import Pair
+from ppvae.registry import DATASETS
+from ppvae.rundir import CHECKPOINT, RunDir, check_source, load_run_pair
+from ppvae.train import Hooks, train
 
 
 @dataclass
@@ -39,9 +41,13 @@ class Run:
     def guide(self) -> pyro.nn.PyroModule:
         return self.pair.guide
 
+    @property
+    def device(self) -> torch.device:
+        return self.pair.device
+
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """q(y | x) for each row of ``x`` (guides with a label site, e.g. M2)."""
-        from ppvae.semi import predict_logits
+        from ppvae.evaluation import predict_logits
 
         site = self.config.semi.label_site if self.config.semi else "y"
         if x.ndim != 2 or x.shape[-1] != self.spec.x_dim:
@@ -49,19 +55,39 @@ class Run:
                 f"this run takes inputs of shape (n, {self.spec.x_dim}) "
                 f"({self.config.data.name} data); got {tuple(x.shape)}"
             )
-        return predict_logits(self.pair.guide, x, site).softmax(-1)
+        return predict_logits(self.pair.guide, x.to(self.device), site).softmax(-1)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The most probable class under q(y | x) for each row of ``x``."""
         return self.predict_proba(x).argmax(-1)
 
     def load_data(self, data_dir: str | os.PathLike[str] | None = None) -> TensorData:
-        """The run's dataset (same options, same test split); refused if data derived from
-        another run (e.g. VAE features) changed since this run was trained."""
+        """The run's dataset (same options, same test split) on the run's device; refused if
+        data derived from another run (e.g. VAE features) changed since this run was
+        trained."""
         data = load_data(self.config.data, data_dir)
-        info = json.loads((self.run_dir / RUN_JSON).read_text())
-        check_source(info.get("data_source", ""), data.source, self.run_dir)
-        return data
+        check_source(RunDir(self.run_dir).read_info().data_source, data.source, self.run_dir)
+        return data.to(self.device)
+
+    def evaluate(self, k: int = 1000, n: int | None = None, *,
+                 data_dir: str | os.PathLike[str] | None = None, data: TensorData | None = None,
+                 progress: Any = None) -> dict[str, Any]:
+        """Test ELBO, importance-sampled log p(x) with ``k`` samples per example, and the test
+        error of a semi-supervised run, over the first ``n`` test examples (all by default)."""
+        from ppvae.evaluation import evaluate_pair
+        from ppvae.objectives import elbo_objective
+
+        data = (data or self.load_data(data_dir)).to(self.device)
+        if n is not None and not 2 <= n:
+            raise ConfigError(f"evaluate needs n >= 2 test examples; got {n}")
+        x = data.x_test[:n]
+        semi = self.config.semi
+        y = data.y_test[:n] if semi is not None and data.y_test is not None else None
+        out = evaluate_pair(
+            self.pair, elbo_objective(self.config, self.pair).elbo, x, k=k,
+            batch_size=self.config.train.eval_batch_size, y=y,
+            label_site=semi.label_site if semi is not None else None, progress=progress)
+        return {"run": str(self.run_dir), **out}
 
 
 def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
@@ -83,6 +109,38 @@ def as_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str]) -> Ru
     return load_config(config)
 
 
+def upstream_work(data: Component) -> list[tuple[RunConfig, str, bool]]:
+    """The runs a dataset derives from (e.g. M1 before M2 on its features) that are missing
+    or unfinished: ``(config, run folder, resume)`` each."""
+    upstream = getattr(DATASETS.get(data.name), "upstream", None)
+    work = []
+    for config_path, run_path in upstream(data.options) if upstream is not None else []:
+        stage = load_config(config_path)
+        folder = RunDir(run_path)
+        if folder.has_checkpoint():
+            state = folder.load()
+            saved = from_dict(json.loads(state["config"]))
+            if (saved.data, saved.model, saved.guide) != (stage.data, stage.model, stage.guide):
+                raise RunError(
+                    f"data.run = {run_path} holds a run trained with another data/model/guide "
+                    f"config than data.stage1 = {config_path}; point data.run at another folder")
+            if int(state["epoch"]) >= stage.train.epochs:
+                continue
+        elif folder.file("run.json").exists():
+            raise RunError(
+                f"data.run = {run_path} holds a run without a checkpoint (stopped in its "
+                "first epoch?); delete that folder to train it afresh")
+        work.append((stage, run_path, folder.has_checkpoint()))
+    return work
+
+
+def prepare(data: Component, data_dir: str | os.PathLike[str] | None = None,
+            hooks: Hooks | None = None) -> None:
+    """Train (or finish) the runs a dataset derives from, in one process."""
+    for stage, path, again in upstream_work(data):
+        fit(stage, out=path, data_dir=data_dir, resume=again, hooks=hooks)
+
+
 def fit(
     config: RunConfig | dict[str, Any] | str | os.PathLike[str],
     *,
@@ -91,53 +149,56 @@ def fit(
     data: TensorData | None = None,
     resume: bool = False,
     hooks: Hooks | None = None,
+    upstream_hooks: Hooks | None = None,
 ) -> Run:
-    """Train a config (object, dict or TOML path) and return the run."""
+    """Train a config (object, dict or TOML path) and return the run.
+
+    Started by ``torchrun`` with several processes, each process calls ``fit`` and trains
+    its share of every batch (see the README's "Scaling out"). ``upstream_hooks`` report the
+    training of runs the data derive from (M1 before M1+M2).
+    """
     cfg = as_config(config)
-    if data is None:
-        prepare_data(cfg.data, data_dir)
-        data = load_data(cfg.data, data_dir)
-    run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    result = train(cfg, data, run_dir, resume=resume, hooks=hooks)
+    ctx, joined = setup(cfg.train.device)
+    try:
+        run_dir = Path(out) if out is not None else ctx.broadcast(default_run_dir(cfg))
+        if ctx.is_main:
+            RunDir(run_dir).check(resume)  # before training any upstream run
+        if data is None:  # the main process decides; every process trains its share
+            work = ctx.broadcast(upstream_work(cfg.data) if ctx.is_main else None)
+            for stage, path, again in work:
+                fit(stage, out=path, data_dir=data_dir, resume=again, hooks=upstream_hooks)
+            data = load_data(cfg.data, data_dir)
+        result = train(cfg, data, run_dir, resume=resume, hooks=hooks, ctx=ctx)
+    finally:
+        teardown(joined)
     result.pair.train(False)
     return Run(result.run_dir, cfg, data.spec, result.pair, result.metrics)
 
 
 def read_run_info(run_dir: Path) -> tuple[RunConfig, DataSpec]:
     """The config and data spec saved in a run folder."""
-    path = run_dir / RUN_JSON
-    if not path.is_file():
-        raise RunError(f"{run_dir} is not a ppvae run folder (no {RUN_JSON})")
-    info = json.loads(path.read_text())
-    s = info["spec"]
-    spec = DataSpec(
-        x_dim=int(s["x_dim"]),
-        image_shape=tuple(s["image_shape"]) if s.get("image_shape") else None,
-        num_classes=s.get("num_classes"),
-    )
-    return from_dict(info["config"]), spec
+    info = RunDir(run_dir).read_info()
+    return info.config, info.spec
 
 
 def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The per-epoch records of a run (``metrics.jsonl``; empty if there are none)."""
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return RunDir(run_dir).read_metrics()
 
 
-def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT) -> Run:
-    """Rebuild a run's model and guide from a checkpoint (no code is executed from it).
+def load(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT,
+         device: torch.device | str = "cpu") -> Run:
+    """Rebuild a run's model and guide on ``device`` from a checkpoint (no code is executed
+    from it).
 
     ``checkpoint``: ``"checkpoint.pt"`` (the last epoch) or ``"best.pt"`` (the best
-    validation error of a semi-supervised run).
+    validation error of a semi-supervised run). ``device``: as ``train.device``.
     """
-    run_dir = Path(run_dir)
-    cfg, spec = read_run_info(run_dir)
-    state = load_checkpoint(run_dir / checkpoint)
-    pair = build_pair(cfg, spec)
-    load_pair_state(pair, state, run_dir / checkpoint)
-    check_pair(pair, torch.zeros(2, spec.x_dim))
-    pair.train(False)
-    metrics = read_metrics(run_dir)
-    return Run(run_dir, cfg, spec, pair, metrics)
+    from ppvae.distributed import resolve_device
+
+    loaded = load_run_pair(run_dir, checkpoint, resolve_device(str(device)))
+    metrics = RunDir(run_dir).read_metrics()
+    return Run(loaded.path, loaded.config, loaded.spec, loaded.pair, metrics)
+
+
+__all__ = ["Run", "default_run_dir", "fit", "load", "prepare", "read_metrics", "read_run_info"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ SHORTCUTS = {
     "elbo": "train.elbo",
     "seed": "train.seed",
     "num_particles": "train.num_particles",
+    "device": "train.device",
 }
 
 
@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", action="store_true", help="continue the run in --out")
     sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     sp.add_argument("--epochs", help="same as --set train.epochs=...")
+    sp.add_argument("--device", help="same as --set train.device=... (auto, cpu, cuda, cuda:N)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--best", action="store_true",
                     help="use best.pt (best validation error) instead of the last checkpoint")
+    sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     sp.add_argument("--no-progress", action="store_true")
 
     for name, helptext in [
@@ -100,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--n", type=positive, help="how many examples / samples (grid: --grid)")
         sp.add_argument("--grid", type=positive, default=20, help="manifold grid side")
         sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
         if name == "confusion":
             sp.add_argument("--best", action="store_true",
                             help="use best.pt (best validation error)")
@@ -116,11 +119,10 @@ def _list() -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ppvae.api import default_run_dir, read_run_info
+    from ppvae.api import default_run_dir, fit, read_run_info
     from ppvae.config import load_config
-    from ppvae.data import load_data, prepare_data
+    from ppvae.distributed import world_from_env
     from ppvae.progress import TqdmHooks
-    from ppvae.train import check_run_dir, train
 
     overrides = list(args.set)
     for flag, key in SHORTCUTS.items():
@@ -149,67 +151,55 @@ def _train(args: argparse.Namespace) -> int:
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
+    rank, world, _ = world_from_env()
+    if world > 1 and not args.out:
+        raise ConfigError("a data-parallel run (torchrun) needs --out RUN_DIR: every process "
+                          "must name the same folder")
     out = Path(args.out) if args.out else default_run_dir(cfg)
-    check_run_dir(out, args.resume)  # before any data preparation (which may train a model)
-    show = False if args.no_progress else None
-    prepare_data(cfg.data, args.data_dir,
-                 TqdmHooks(show, header=f"preparing {cfg.data.name}: training its model"))
-    data = load_data(cfg.data, args.data_dir)
-    header = (f"run folder: {out}\ndata: {data.name}, {data.n_train} train / {data.n_test} test; "
-              f"model {cfg.model.name}, guide {cfg.guide.name}, elbo {cfg.train.elbo}")
-    result = train(cfg, data, out, resume=args.resume,
-                   hooks=TqdmHooks(show, header=header))
-    if result.metrics:
-        last = result.metrics[-1]
+    main_process = rank == 0
+    show = False if args.no_progress or not main_process else None
+    hooks = TqdmHooks(show, header=f"run folder: {out}\nmodel {cfg.model.name}, guide "
+                                   f"{cfg.guide.name}, elbo {cfg.train.elbo}"
+                                   + (f", {world} processes" if world > 1 else ""))
+    run = fit(cfg, out=out, data_dir=args.data_dir, resume=args.resume, hooks=hooks,
+              upstream_hooks=TqdmHooks(show, header=f"preparing {cfg.data.name}: "
+                                                    "training its model"))
+    if run.metrics and main_process:
+        last = run.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
-              f"checkpoint {out / 'checkpoint.pt'}")
-        scored = [m for m in result.metrics if "valid_error" in m]
+              f"checkpoint {run.run_dir / 'checkpoint.pt'}")
+        scored = [m for m in run.metrics if "valid_error" in m]
         if scored:
             best = min(scored, key=lambda m: m["valid_error"])
             print(f"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}: "
                   f"test error {best.get('test_error', float('nan')):.2%} "
-                  f"(checkpoint {out / 'best.pt'})")
+                  f"(checkpoint {run.run_dir / 'best.pt'})")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ppvae.api import load
-    from ppvae.loglik import log_likelihood
-    from ppvae.objectives import elbo_objective
     from ppvae.progress import counter
 
-    run = load(args.run, checkpoint="best.pt" if args.best else "checkpoint.pt")
+    run = load(args.run, checkpoint="best.pt" if args.best else "checkpoint.pt",
+               device=args.device)
     data = run.load_data(args.data_dir)
-    x = data.x_test[: args.n] if args.n else data.x_test
+    n = min(args.n, data.n_test) if args.n else data.n_test
     torch.manual_seed(args.seed)
-    if x.shape[0] < 2:
+    if n < 2:
         raise ConfigError("evaluate needs at least 2 test examples (--n >= 2)")
-    elbo = elbo_objective(run.config, run.pair).evaluate(
-        run.pair, x, None, run.config.train.eval_batch_size
-    )
-    bar = counter(x.shape[0], f"log p(x), k={args.k}", False if args.no_progress else None)
-    tic = time.perf_counter()
-    lp, _ = log_likelihood(run.pair, x, k=args.k, progress=bar.update)
-    seconds = time.perf_counter() - tic
+    bar = counter(n, f"log p(x), k={args.k}", False if args.no_progress else None)
+    result = run.evaluate(k=args.k, n=n, data=data, progress=bar.update)
     bar.close()
-    result = {
-        "run": str(run.run_dir), "n_test": int(x.shape[0]), "k": args.k,
-        "test_elbo": elbo, "test_log_px": float(lp.mean()),
-        "test_log_px_stderr": float(lp.std() / x.shape[0] ** 0.5),
-        "log_px_seconds": seconds, "threads": torch.get_num_threads(),
-    }
+    elbo, seconds = result["test_elbo"], result["log_px_seconds"]
     print(f"test examples      {result['n_test']}")
     print(f"test ELBO          {elbo:.3f} nats/example ({run.config.train.elbo})")
     print(f"test log p(x)      {result['test_log_px']:.3f} nats/example "
           f"(importance sampled, k={args.k}; ±{result['test_log_px_stderr']:.3f} s.e.; "
-          f"{seconds / 60:.1f} min on {result['threads']} threads)")
-    if run.config.semi is not None and data.y_test is not None:
-        from ppvae.semi import classification_error
-
-        y = data.y_test[: x.shape[0]]
-        result["test_error"] = classification_error(run.guide, x, y, run.config.semi.label_site)
+          f"{seconds / 60:.1f} min on {result['device']}, {result['threads']} threads)")
+    if "test_error" in result:
         print(f"test error         {result['test_error']:.2%} "
-              f"(argmax of q(y|x), {x.shape[0]} images, "
+              f"(argmax of q(y|x), {n} images, "
               f"{'best-validation' if args.best else 'last'} checkpoint)")
     out = Path(run.run_dir) / f"evaluate-k{args.k}{f'-n{args.n}' if args.n else ''}.json"
     out.write_text(json.dumps(result, indent=2))
@@ -221,12 +211,13 @@ def _figure(args: argparse.Namespace) -> int:
     from ppvae import plots
     from ppvae.api import load
 
-    run = load(args.run, checkpoint="best.pt" if getattr(args, "best", False) else "checkpoint.pt")
+    run = load(args.run, checkpoint="best.pt" if getattr(args, "best", False) else "checkpoint.pt",
+               device=args.device)
     torch.manual_seed(args.seed)
     spec, cmd = run.spec, args.command
     semi = run.config.semi
     if cmd == "confusion":
-        from ppvae.semi import predict_logits
+        from ppvae.evaluation import predict_logits
 
         if semi is None or not spec.num_classes:
             raise ConfigError("confusion needs a semi-supervised run on labelled data")

@@ -40,6 +40,9 @@ class TrainConfig:
     run when the pair is checked on a first batch, and the loop always stops on a NaN loss.
     ``ema`` > 0 keeps an exponential moving average of the parameters with that decay per
     step (Polyak averaging); evaluation and the saved weights then use the average.
+    ``device``: ``auto`` (a CUDA GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``; it
+    does not change what a run is, so a run may resume on another device.
+    ``batch_size`` is the global batch: data-parallel processes each take a share of it.
     """
 
     elbo: str = "trace"
@@ -54,9 +57,14 @@ class TrainConfig:
     seed: int = 0
     validate_args: bool = False
     ema: float = 0.0
+    device: str = "auto"
 
     def validate(self) -> None:
         """Range checks."""
+        d = self.device.strip().lower()
+        if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise ConfigError(
+                f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         for name in ("num_particles", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")

@@ -52,7 +52,7 @@ def decode(pair: Pair, z: torch.Tensor, x_dim: int, site: str = "z") -> TorchDis
 
 def prior_decode(pair: Pair, n: int, x_dim: int) -> tuple[torch.Tensor, TorchDistribution]:
     """``n`` prior draws z and p(x | z) for them."""
-    tr = _trace(pair.model, torch.zeros(n, x_dim), None)
+    tr = _trace(pair.model, torch.zeros(n, x_dim, device=pair.device), None)
     name = next(k for k, s in sample_sites(tr).items() if not s["is_observed"])
     return tr.nodes[name]["value"], tr.nodes[OBS_SITE]["fn"]
 
@@ -61,15 +61,15 @@ def class_conditional(pair: Pair, num_classes: int, n: int, x_dim: int,
                       label_site: str = "y") -> torch.Tensor:
     """Mean of p(x | y, z) for every class y (rows) and ``n`` prior draws of z shared by the
     rows (columns): shape (num_classes, n, x_dim)."""
-    dummy = torch.zeros(n, x_dim)
-    tr = _trace(pair.model, dummy, torch.zeros(n, dtype=torch.long))
+    dummy = torch.zeros(n, x_dim, device=pair.device)
+    tr = _trace(pair.model, dummy, torch.zeros(n, dtype=torch.long, device=pair.device))
     latents = {k: s["value"] for k, s in sample_sites(tr).items()
                if not s["is_observed"] and k != label_site}
     if label_site not in tr.nodes:
         raise ConfigError(f"the model has no label site {label_site!r}")
     rows = []
     for c in range(num_classes):
-        y = torch.full((n,), c, dtype=torch.long)
+        y = torch.full((n,), c, dtype=torch.long, device=pair.device)
         rows.append(_trace(poutine.condition(pair.model, data=latents), dummy, y)
                     .nodes[OBS_SITE]["fn"].mean)
     return torch.stack(rows)

@@ -54,7 +54,7 @@ def log_likelihood(
     for start in range(0, x.shape[0], n_chunk):
         xb = x[start : start + n_chunk]
         yb = y[start : start + n_chunk] if y is not None else None
-        parts, elbo_sum = [], torch.zeros(xb.shape[0])
+        parts, elbo_sum = [], xb.new_zeros(xb.shape[0])
         for k_start in range(0, k, k_chunk):
             kk = min(k_chunk, k - k_start)
             lw = log_weights(pair, xb, yb, kk)

@@ -1,24 +1,53 @@
-"""Training objectives: callables ``(model, guide, x, y) -> scalar loss`` summed over a batch."""
+"""Training objectives: everything the trainer's loop asks of what it trains.
+
+An objective says which rows an epoch steps over, the loss of a batch (summed over its
+examples), the epoch's training figures, the evaluation after each epoch, and its own state
+for checkpoints. The config picks one by name (:data:`OBJECTIVES`), as it picks ELBOs.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyro.infer
 import torch
 from pyro.nn import PyroModule
 
 from ppvae.config import RunConfig
+from ppvae.data.base import TensorData
+from ppvae.distributed import Context
 from ppvae.elbos import check_elbo, make_elbo
+from ppvae.evaluation import elbo_total
 from ppvae.pair import Pair
+from ppvae.registry import Registry
 
 
 class Objective(Protocol):
-    """A differentiable loss on one batch (sum over its examples)."""
+    """The protocol of the trainer's loop."""
 
-    def __call__(
-        self, model: PyroModule, guide: PyroModule, x: torch.Tensor, y: torch.Tensor | None
-    ) -> torch.Tensor: ...
+    #: the score whose minimum selects ``best.pt`` (``None``: no model selection)
+    selection: str | None
+
+    def start_epoch(self, x_epoch: torch.Tensor) -> torch.Tensor:
+        """Given this epoch's training inputs, the rows the epoch's steps run over."""
+        ...
+
+    def loss(self, pair: Pair, x: torch.Tensor) -> torch.Tensor:
+        """The differentiable loss of a batch of those rows (a sum over examples)."""
+        ...
+
+    def end_epoch(self, total: float, n: int) -> dict[str, float]:
+        """The epoch's training figures, from the loss ``total`` summed over its ``n`` rows
+        (over every process)."""
+        ...
+
+    def scores(self, pair: Pair, data: TensorData, batch_size: int) -> dict[str, float]:
+        """Evaluation after an epoch: ``test_elbo`` at least (each process takes a share)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def _args(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -27,33 +56,62 @@ def _args(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
 
 
 class ElboObjective:
-    """The negative ELBO of a Pyro ELBO estimator."""
+    """The negative ELBO of a Pyro ELBO estimator on unlabelled data."""
 
-    def __init__(self, elbo: pyro.infer.ELBO) -> None:
+    selection: str | None = None
+
+    def __init__(self, elbo: pyro.infer.ELBO, ctx: Context | None = None) -> None:
         self.elbo = elbo
+        self.ctx = ctx or Context()
 
     def __call__(
         self, model: PyroModule, guide: PyroModule, x: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
+        """Pyro's differentiable loss of ``model``/``guide`` on a batch."""
         return self.elbo.differentiable_loss(model, guide, *_args(x, y))
 
-    @torch.no_grad()
-    def evaluate(
-        self, pair: Pair, x: torch.Tensor, y: torch.Tensor | None, batch_size: int
-    ) -> float:
-        """ELBO per example over ``x`` (any size; the last batch may be short)."""
-        total = 0.0
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size]
-            yb = y[start : start + batch_size] if y is not None else None
-            total += float(self.elbo.loss(pair.model, pair.guide, *_args(xb, yb)))
-        return -total / x.shape[0]
+    def start_epoch(self, x_epoch: torch.Tensor) -> torch.Tensor:
+        return x_epoch
+
+    def loss(self, pair: Pair, x: torch.Tensor) -> torch.Tensor:
+        return self(pair.model, pair.guide, x, None)
+
+    def end_epoch(self, total: float, n: int) -> dict[str, float]:
+        return {"train_elbo": -total / n}
+
+    def scores(self, pair: Pair, data: TensorData, batch_size: int) -> dict[str, float]:
+        x = self.ctx.shard(data.x_test)
+        (total,) = self.ctx.sum([elbo_total(self.elbo, pair, x, batch_size)])
+        return {"test_elbo": -total / data.n_test}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
 
-def elbo_objective(cfg: RunConfig, pair: Pair) -> ElboObjective:
+def elbo_objective(cfg: RunConfig, pair: Pair, ctx: Context | None = None) -> ElboObjective:
     """The ELBO objective a config asks for."""
     t = cfg.train
     check_elbo(t.elbo, pair.enumerated, pair.not_reparameterized)
     return ElboObjective(
-        make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting)
+        make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting), ctx
     )
+
+
+OBJECTIVES: Registry[Any] = Registry("objective")
+
+
+@OBJECTIVES.register("elbo")
+def _elbo(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context) -> ElboObjective:
+    """The ELBO on every training example."""
+    return elbo_objective(cfg, pair, ctx)
+
+
+def make_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context) -> Objective:
+    """The objective a config asks for: ``semi`` with a ``[semi]`` table, else ``elbo``."""
+    import ppvae.semi  # noqa: F401  (registers "semi")
+
+    name = "semi" if cfg.semi is not None else "elbo"
+    return OBJECTIVES.get(name)(cfg, pair, data, ctx)

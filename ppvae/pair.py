@@ -39,6 +39,19 @@ class Pair:
         self.guide.train(mode)
         return self
 
+    def to(self, device: torch.device | str) -> Pair:
+        """Move model and guide to ``device`` (in place)."""
+        self.model.to(device)
+        self.guide.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are (the CPU for a pair without parameters)."""
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
 
 def build_pair(cfg: RunConfig, spec: DataSpec) -> Pair:
     """Instantiate the model and guide a config names."""

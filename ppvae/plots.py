@@ -57,11 +57,13 @@ def samples_figure(
     """Decoded means of prior draws (images), or samples over the data (2-D data)."""
     _, px = prior_decode(pair, n, x_dim)
     if image_shape is not None:
-        imgs = px.mean.reshape(n, *image_shape)
+        imgs = px.mean.cpu().reshape(n, *image_shape)
         return image_figure(tile(imgs, int(n**0.5 + 0.5)), f"{n} samples: mean of p(x|z), z ~ p(z)")
-    xs = px.sample()
+    xs = px.sample().cpu()
     fig, ax = subplots(figsize=(5, 5))
-    ax.scatter(data[:, 0], data[:, 1], s=2, alpha=0.3, label="data")
+    if data is not None:
+        data = data.cpu()
+        ax.scatter(data[:, 0], data[:, 1], s=2, alpha=0.3, label="data")
     ax.scatter(xs[:, 0], xs[:, 1], s=2, alpha=0.3, label="model samples")
     ax.legend()
     ax.set_title("data vs. samples from the model")
@@ -70,7 +72,7 @@ def samples_figure(
 
 def reconstructions_figure(pair: Pair, x: torch.Tensor, image_shape: Any) -> Figure:
     """Originals (top of each pair of rows) and reconstructions (below)."""
-    rec = reconstruct(pair, x)
+    rec, x = reconstruct(pair, x).cpu(), x.cpu()
     if image_shape is None:
         fig, ax = subplots(figsize=(5, 5))
         ax.scatter(x[:, 0], x[:, 1], s=4, label="data")
@@ -88,14 +90,14 @@ def reconstructions_figure(pair: Pair, x: torch.Tensor, image_shape: Any) -> Fig
 
 def manifold_figure(pair: Pair, grid: int, x_dim: int, image_shape: Any) -> Figure:
     """Decoded means over a grid of z through the inverse Gaussian CDF (K&W 2013, Fig. 4)."""
-    site, z_dim = latent_site(pair, torch.zeros(1, x_dim))
-    q = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+    site, z_dim = latent_site(pair, torch.zeros(1, x_dim, device=pair.device))
+    q = (torch.arange(grid, dtype=torch.float32, device=pair.device) + 0.5) / grid
     u = torch.distributions.Normal(0.0, 1.0).icdf(q)
     if z_dim == 1 and image_shape is None:
-        zz = torch.linspace(-2, 2, 201).unsqueeze(-1)
+        zz = torch.linspace(-2, 2, 201, device=pair.device).unsqueeze(-1)
         px = decode(pair, zz, x_dim, site)
-        loc = px.mean
-        sd = px.variance.sqrt()
+        loc = px.mean.cpu()
+        sd = px.variance.sqrt().cpu()
         fig, ax = subplots(figsize=(5, 5))
         ax.plot(loc[:, 0], loc[:, 1], "k-", label="mean of p(x|z), z in [-2, 2]")
         for s in (1.0, 2.0):
@@ -108,13 +110,13 @@ def manifold_figure(pair: Pair, grid: int, x_dim: int, image_shape: Any) -> Figu
         raise ConfigError(f"manifold needs image data and a 2-D latent; this run has z_dim={z_dim}")
     z1, z2 = torch.meshgrid(u, u.flip(0), indexing="xy")
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)
-    imgs = decode(pair, z, x_dim, site).mean.reshape(-1, *image_shape)
+    imgs = decode(pair, z, x_dim, site).mean.cpu().reshape(-1, *image_shape)
     return image_figure(tile(imgs, grid), f"learned 2-D manifold ({grid}x{grid}, inverse-CDF grid)")
 
 
 def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -> Figure:
     """Means of q(z|x) in 2-D (first two principal components if z_dim > 2)."""
-    m = encode_mean(pair, x)
+    m = encode_mean(pair, x).cpu()
     title = "test-set latent means"
     if m.shape[1] > 2:
         centred = m - m.mean(0)
@@ -125,7 +127,7 @@ def embedding_figure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None) -
         m = torch.cat([m, torch.zeros_like(m)], dim=1)
     fig, ax = subplots(figsize=(6, 5.5))
     if labels is not None:
-        sc = ax.scatter(m[:, 0], m[:, 1], c=labels.numpy(), cmap="tab10", s=3, alpha=0.7)
+        sc = ax.scatter(m[:, 0], m[:, 1], c=labels.cpu().numpy(), cmap="tab10", s=3, alpha=0.7)
         fig.colorbar(sc, ax=ax, ticks=range(int(labels.max()) + 1), label="label")
     else:
         ax.scatter(m[:, 0], m[:, 1], s=3, alpha=0.7)
@@ -148,7 +150,7 @@ def class_samples_figure(pair: Pair, num_classes: int, n: int, x_dim: int, image
     if image_shape is None:
         raise ConfigError("class-conditional samples need image data; this run's data are not "
                           "images")
-    imgs = means.reshape(num_classes * n, *image_shape)
+    imgs = means.cpu().reshape(num_classes * n, *image_shape)
     return image_figure(tile(imgs, n), "mean of p(x|y,z): one class y per row, "
                         "the same z down each column")
 
@@ -169,7 +171,7 @@ def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
 
 def confusion_figure(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> Figure:
     """Counts of (true class, predicted class), rows normalised for the colours."""
-    counts = confusion_counts(pred, target, num_classes)
+    counts = confusion_counts(pred.cpu(), target.cpu(), num_classes)
     rate = counts.float() / counts.sum(1, keepdim=True).clamp(min=1)
     error = 1 - counts.diag().sum().item() / max(1, int(counts.sum()))
     fig, ax = subplots(figsize=(6.5, 5.5))

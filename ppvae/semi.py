@@ -14,11 +14,17 @@ import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
-from ppvae.config import SemiConfig
+from ppvae.config import RunConfig, SemiConfig
+from ppvae.data.base import TensorData
 from ppvae.data.labels import LabelSplit
+from ppvae.distributed import Context
 from ppvae.errors import ConfigError
-from ppvae.objectives import ElboObjective
+from ppvae.evaluation import classification_error, classification_errors, predict_logits
+from ppvae.objectives import OBJECTIVES, ElboObjective, elbo_objective
 from ppvae.pair import Pair
+
+__all__ = ["SemiSupervisedObjective", "classification_error", "label_log_prob",
+           "predict_logits", "semi_objective", "split_for"]
 
 
 def label_log_prob(
@@ -37,15 +43,27 @@ class SemiSupervisedObjective:
 
     ``c`` scales the labelled batch to its share of the data, so with ``v = 1`` the sum
     estimates the whole-data objective divided by the number of steps;
-    ``w = alpha * N / N_labelled`` and ``v = labelled_weight``.
+    ``w = alpha * N / N_labelled`` and ``v = labelled_weight``. With a ``split`` of the
+    training rows, each epoch steps over the unlabelled rows; ``valid`` (inputs, labels)
+    gives the validation error that selects ``best.pt``.
     """
 
+    selection = "valid_error"
+
     def __init__(self, elbo: ElboObjective, cfg: SemiConfig, x_l: torch.Tensor,
-                 y_l: torch.Tensor, n_unlabelled: int, batch_size: int, seed: int) -> None:
+                 y_l: torch.Tensor, n_unlabelled: int, batch_size: int, seed: int, *,
+                 split: LabelSplit | None = None,
+                 valid: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 ctx: Context | None = None) -> None:
         self.elbo, self.cfg = elbo, cfg
+        self.ctx = ctx or Context()
         self.x_l, self.y_l = x_l, y_l
+        self.split, self.valid = split, valid
         n_l = y_l.shape[0]
         self.batch_l = min(cfg.labelled_batch_size, n_l)
+        if self.batch_l < self.ctx.world:
+            raise ConfigError(f"the labelled batch ({self.batch_l}) must hold at least one "
+                              f"example per process ({self.ctx.world})")
         steps = math.ceil(n_unlabelled / batch_size)
         self.scale = (n_l / self.batch_l) / steps  # labelled share per step, relative
         self.weight = cfg.alpha * (n_unlabelled + n_l) / n_l
@@ -62,13 +80,18 @@ class SemiSupervisedObjective:
         self.pos += self.batch_l
         return idx
 
-    def start_epoch(self, x_epoch_labelled: torch.Tensor) -> None:
-        """This epoch's labelled inputs (a fresh binarization if the data are binarized)."""
-        self.x_l = x_epoch_labelled
+    def start_epoch(self, x_epoch: torch.Tensor) -> torch.Tensor:
+        """This epoch's labelled inputs (a fresh binarization if the data are binarized);
+        returns the unlabelled rows."""
+        self.unlabelled_total = 0.0
+        if self.split is None:
+            return x_epoch
+        self.x_l = x_epoch[self.split.labelled.to(x_epoch.device)]
+        return x_epoch[self.split.unlabelled.to(x_epoch.device)]
 
-    def __call__(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
-                 y: torch.Tensor | None) -> torch.Tensor:
-        idx = self._next()
+    def _loss(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
+              idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to(self.x_l.device)
         xl, yl = self.x_l[idx], self.y_l[idx]
         labelled = self.elbo(model, guide, xl, yl)
         nll = -label_log_prob(guide, xl, yl, self.cfg.label_site).sum()
@@ -76,14 +99,33 @@ class SemiSupervisedObjective:
         self.unlabelled_total += unlabelled.item()
         return unlabelled + self.scale * (self.cfg.labelled_weight * labelled + self.weight * nll)
 
-    def reset_totals(self) -> None:
-        """Start summing the unlabelled loss afresh (once per epoch)."""
-        self.unlabelled_total = 0.0
+    def __call__(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
+                 y: torch.Tensor | None) -> torch.Tensor:
+        """The loss of an unlabelled batch ``x`` with the stream's next labelled batch."""
+        return self._loss(model, guide, x, self._next())
 
-    def evaluate(self, pair: Pair, x: torch.Tensor, y: torch.Tensor | None,
-                 batch_size: int) -> float:
-        """ELBO per example of unlabelled data."""
-        return self.elbo.evaluate(pair, x, None, batch_size)
+    def loss(self, pair: Pair, x: torch.Tensor) -> torch.Tensor:
+        """As calling it, with this process's share of the labelled batch."""
+        return self._loss(pair.model, pair.guide, x, self.ctx.shard(self._next()))
+
+    def end_epoch(self, total: float, n: int) -> dict[str, float]:
+        (unlabelled,) = self.ctx.sum([self.unlabelled_total])
+        return {"train_elbo": -unlabelled / n, "train_objective": -total / n}
+
+    def scores(self, pair: Pair, data: TensorData, batch_size: int) -> dict[str, float]:
+        """Test ELBO, validation error (when there is a validation set) and test error."""
+        out = self.elbo.scores(pair, data, batch_size)
+        site = self.cfg.label_site
+        if self.valid is not None and self.valid[1].numel():
+            x, y = self.valid
+            (wrong,) = self.ctx.sum([classification_errors(
+                pair.guide, self.ctx.shard(x), self.ctx.shard(y), site)])
+            out["valid_error"] = wrong / y.shape[0]
+        if data.y_test is not None:
+            (wrong,) = self.ctx.sum([classification_errors(
+                pair.guide, self.ctx.shard(data.x_test), self.ctx.shard(data.y_test), site)])
+            out["test_error"] = wrong / data.y_test.shape[0]
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"gen": self.gen.get_state(), "order": self.order, "pos": self.pos}
@@ -93,27 +135,25 @@ class SemiSupervisedObjective:
         self.order, self.pos = state["order"], int(state["pos"])
 
 
-@torch.no_grad()
-def predict_logits(guide: PyroModule, x: torch.Tensor, site: str = "y",
-                   batch_size: int = 2000) -> torch.Tensor:
-    """Logits of q(y | x) from the guide's label site (no enumeration: one trace per batch)."""
-    classify = getattr(guide, "classify", None)
-    if callable(classify):  # no encoder pass, no random draws
-        return torch.cat([classify(xb) for xb in x.split(batch_size)])
-    out = []
-    for xb in x.split(batch_size):
-        node = poutine.trace(guide).get_trace(xb).nodes.get(site)
-        if node is None:
-            raise ConfigError(f"the guide has no label site {site!r}")
-        out.append(node["fn"].logits)
-    return torch.cat(out)
-
-
-def classification_error(guide: PyroModule, x: torch.Tensor, y: torch.Tensor,
-                         site: str = "y") -> float:
-    """Fraction of examples whose argmax of q(y|x) differs from the label."""
-    pred = predict_logits(guide, x, site).argmax(-1)
-    return float((pred != y).sum()) / y.shape[0]
+@OBJECTIVES.register("semi")
+def semi_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context
+                   ) -> SemiSupervisedObjective:
+    """ELBO on unlabelled and labelled rows plus the classification term (``[semi]``)."""
+    if cfg.semi is None:
+        raise ConfigError("the semi-supervised objective needs a [semi] table")
+    y_train = data.y_train
+    if y_train is None:
+        raise ConfigError("semi-supervised training needs a dataset with labels")
+    split = split_for(cfg.semi, y_train.cpu(), data.spec.num_classes)
+    t = cfg.train
+    x_valid = data.fixed_draw(data.x_train[split.valid.to(data.x_train.device)], t.seed)
+    return SemiSupervisedObjective(
+        elbo_objective(cfg, pair, ctx), cfg.semi,
+        data.x_train[split.labelled.to(data.x_train.device)],
+        y_train[split.labelled.to(y_train.device)],
+        split.unlabelled.numel(), t.batch_size, t.seed + 1,
+        split=split, valid=(x_valid, y_train[split.valid.to(y_train.device)]), ctx=ctx,
+    )
 
 
 def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | None

@@ -1,4 +1,11 @@
-"""The one generic trainer: any registered model/guide pair, any ELBO, SVI with one Adam."""
+"""The trainer: SVI with one Adam, an epoch at a time, over any objective.
+
+The loop knows nothing of what it trains: the objective (:mod:`ppvae.objectives`) gives the
+rows of an epoch, the loss of a batch, the epoch's figures and its evaluation; the run
+folder (:mod:`ppvae.rundir`) stores what each epoch leaves; the context
+(:mod:`ppvae.distributed`) says on which device and in which share of a data-parallel group
+this process works.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -16,24 +24,14 @@ import pyro
 import torch
 
 from ppvae.averaging import ParamAverage
-from ppvae.checkpoint import (
-    CHECKPOINT,
-    atomic_save,
-    atomic_write_text,
-    load_checkpoint,
-    load_pair_state,
-)
-from ppvae.config import RunConfig, from_dict
+from ppvae.config import RunConfig
 from ppvae.data.base import TensorData
-from ppvae.errors import RunError, TrainingDiverged
-from ppvae.objectives import ElboObjective, Objective, elbo_objective
+from ppvae.distributed import Context, resolve_device
+from ppvae.errors import ConfigError, TrainingDiverged
+from ppvae.objectives import Objective, make_objective
 from ppvae.pair import Pair, build_pair, check_pair
+from ppvae.rundir import RunDir, load_pair_state
 from ppvae.schedules import learning_rate
-from ppvae.semi import SemiSupervisedObjective, classification_error, split_for
-
-METRICS = "metrics.jsonl"
-BEST = "best.pt"
-RUN_JSON = "run.json"
 
 
 class Hooks(Protocol):
@@ -75,39 +73,16 @@ class NonFiniteLoss(ArithmeticError):
         self.step, self.value, self.detail = step, value, detail
 
 
-def sgd_epoch(
-    pair: Pair,
-    objective: Objective,
-    optim: torch.optim.Optimizer,
-    x: torch.Tensor,
-    perm: torch.Tensor,
-    batch_size: int,
-    on_step: Callable[[float], None] | None = None,
-    after_step: Callable[[], None] | None = None,
-) -> float:
-    """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
+@dataclass
+class TrainState:
+    """What training changes besides the weights; saved with them after every epoch."""
 
-    The last batch may be short. Raises :class:`NonFiniteLoss` before stepping on a bad loss.
-    ``after_step`` runs after every optimizer step (e.g. a parameter average's update).
-    """
-    total = 0.0
-    for step, idx in enumerate(perm.split(batch_size), start=1):
-        try:
-            loss = objective(pair.model, pair.guide, x[idx], None)
-        except ValueError as exc:  # distribution validation (train.validate_args) on NaN
-            raise NonFiniteLoss(step, float("nan"), str(exc).splitlines()[0]) from exc
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLoss(step, value)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        if after_step is not None:
-            after_step()
-        total += value
-        if on_step is not None:
-            on_step(value / idx.numel())
-    return total
+    epoch: int
+    optim: torch.optim.Optimizer
+    gen: torch.Generator  # the data order (and, on the CPU, the epoch's draw of the data)
+    data_gen: torch.Generator  # the epoch's draw of the data on the data's device
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    average: ParamAverage | None = None
 
 
 def make_optimizer(
@@ -120,68 +95,170 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
 
 
-def check_source(saved: str, current: str, run_dir: Path) -> None:
-    """Refuse data derived from another run (e.g. VAE features) that changed since."""
-    if saved != current:
-        raise RunError(
-            f"the data of {run_dir} changed since it was trained: it was trained on "
-            f"{saved or 'plain data'}, the data are now {current or 'plain data'}"
-        )
+def sgd_epoch(
+    pair: Pair,
+    objective: Objective,
+    optim: torch.optim.Optimizer,
+    x: torch.Tensor,
+    perm: torch.Tensor,
+    batch_size: int,
+    ctx: Context | None = None,
+    on_step: Callable[[float], None] | None = None,
+    after_step: Callable[[], None] | None = None,
+) -> float:
+    """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
+
+    ``perm`` is split into global batches (the last may be short); this process steps on its
+    share of each, and the gradients and losses of the shares are summed over ``ctx``.
+    Raises :class:`NonFiniteLoss` before stepping on a bad loss. ``after_step`` runs after
+    every optimizer step (e.g. a parameter average's update).
+    """
+    ctx = ctx or Context()
+    params = [p for group in optim.param_groups for p in group["params"]]
+    total = 0.0
+    for step, idx in enumerate(perm.split(batch_size), start=1):
+        optim.zero_grad(set_to_none=True)
+        detail = ""
+        try:
+            loss = objective.loss(pair, x[ctx.shard(idx).to(x.device)])
+            value = loss.item()
+            if math.isfinite(value):
+                loss.backward()
+        except ValueError as exc:  # distribution validation (train.validate_args) on NaN
+            value, detail = float("nan"), str(exc).splitlines()[0]
+        value = ctx.sum_gradients(params, value)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(step, value, detail)
+        optim.step()
+        if after_step is not None:
+            after_step()
+        total += value
+        if on_step is not None:
+            on_step(value / idx.numel())
+    return total
 
 
-def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """A resumed run needs its checkpoint; a new run needs an unused folder."""
-    if resume:
-        if not (run_dir / CHECKPOINT).is_file():
-            raise RunError(f"nothing to resume: no checkpoint at {run_dir / CHECKPOINT}")
-    elif (run_dir / CHECKPOINT).exists() or (run_dir / RUN_JSON).exists():
-        raise RunError(
-            f"{run_dir} already holds a run; continue it with --resume "
-            "(resume=True) or choose another output folder"
-        )
+def _rank_seed(seed: int, rank: int) -> int:
+    """The random stream of a process other than the first (the first keeps ``seed``)."""
+    return (seed * 1_000_003 + rank) % 2**32
 
 
-def write_run_json(run_dir: Path, cfg: RunConfig, data: TensorData) -> None:
-    """The config and data shape needed to rebuild the pair without the data."""
-    spec = data.spec
-    info = {
-        "config": cfg.to_dict(),
-        "data_source": data.source,
-        "spec": {
-            "x_dim": spec.x_dim,
-            "image_shape": list(spec.image_shape) if spec.image_shape else None,
-            "num_classes": spec.num_classes,
-        },
-    }
-    atomic_write_text(run_dir / RUN_JSON, json.dumps(info, indent=2))
+def setup(cfg: RunConfig, data: TensorData, ctx: Context
+          ) -> tuple[Pair, Objective, TrainState]:
+    """A fresh pair on the context's device, its objective and the initial training state."""
+    t = cfg.train
+    pyro.clear_param_store()
+    pyro.set_rng_seed(t.seed)  # every process builds the same initial weights
+    pair = build_pair(cfg, data.spec).to(ctx.device)
+    check_pair(pair, data.x_train, None)
+    objective = make_objective(cfg, pair, data, ctx)
+    if ctx.rank > 0:
+        pyro.set_rng_seed(_rank_seed(t.seed, ctx.rank))
+    gen = torch.Generator().manual_seed(t.seed)
+    data_gen = gen if ctx.device.type == "cpu" else \
+        torch.Generator(ctx.device).manual_seed(t.seed)
+    optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
+    check_world(t.batch_size, objective.start_epoch(data.x_train).shape[0], ctx)
+    return pair, objective, TrainState(0, optim, gen, data_gen)
+
+
+def check_world(batch_size: int, n: int, ctx: Context) -> None:
+    """Every process needs a share of every global batch."""
+    if batch_size % ctx.world:
+        raise ConfigError(f"train.batch_size = {batch_size} is the global batch; it must be "
+                          f"divisible by the number of processes ({ctx.world})")
+    if 0 < n % batch_size < ctx.world:
+        raise ConfigError(f"the last batch of each epoch holds {n % batch_size} of {n} examples, "
+                          f"fewer than the {ctx.world} processes; change train.batch_size")
+
+
+def restore(folder: RunDir, cfg: RunConfig, data: TensorData, pair: Pair,
+            objective: Objective, state: TrainState, ctx: Context) -> dict[str, Any]:
+    """Continue from the run's checkpoint; returns it."""
+    saved = folder.load()
+    folder.check_resume(saved, cfg, data.source)
+    load_pair_state(pair, saved.get("live", saved), folder.checkpoint)
+    state.optim.load_state_dict(saved["optim"])
+    objective.load_state_dict(saved.get("objective", {}))
+    state.gen.set_state(saved["gen"])
+    if "data_gen" in saved and state.data_gen is not state.gen \
+            and saved.get("device_type") == ctx.device.type:
+        state.data_gen.set_state(saved["data_gen"])
+    rngs = saved.get("rng_ranks") or [saved["rng"]]
+    if len(rngs) == ctx.world:
+        torch.set_rng_state(rngs[ctx.rank])
+    else:
+        if ctx.is_main:
+            warnings.warn(f"{folder.path} was trained by {len(rngs)} process(es) and resumes "
+                          f"with {ctx.world}: the random draws of the epochs to come differ "
+                          "from those of an uninterrupted run", RuntimeWarning, stacklevel=3)
+        torch.manual_seed(_rank_seed(cfg.train.seed + int(saved["epoch"]), ctx.rank))
+    cuda = saved.get("cuda_rng_ranks")
+    if ctx.device.type == "cuda" and cuda and len(cuda) == ctx.world:
+        torch.cuda.set_rng_state(cuda[ctx.rank], ctx.device)
+    state.epoch = int(saved["epoch"])
+    state.metrics = json.loads(saved["metrics"])
+    return saved
 
 
 def _weights(pair: Pair) -> dict[str, dict[str, torch.Tensor]]:
-    """Copies of the model's and guide's current weights."""
-    return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+    """CPU copies of the model's and guide's current weights."""
+    return {name: {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
             for name, module in (("model", pair.model), ("guide", pair.guide))}
 
 
-def _evaluate(
-    pair: Pair,
-    objective: ElboObjective | SemiSupervisedObjective,
-    data: TensorData,
-    batch_size: int,
-    labelled: tuple[str, torch.Tensor, torch.Tensor] | None,
-) -> dict[str, float]:
-    """Test ELBO; with ``(label site, x_valid, y_valid)`` also validation and test error."""
-    out = {"test_elbo": objective.evaluate(pair, data.x_test, None, batch_size)}
-    if labelled is not None:
-        site, x_valid, y_valid = labelled
-        if y_valid.numel():
-            out["valid_error"] = classification_error(pair.guide, x_valid, y_valid, site)
-        if data.y_test is not None:
-            out["test_error"] = classification_error(pair.guide, data.x_test, data.y_test, site)
+def checkpoint(cfg: RunConfig, data: TensorData, pair: Pair, objective: Objective,
+               state: TrainState, weights: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The checkpoint of the epoch just ended (``weights``: the evaluated weights)."""
+    rngs = ctx.gather(torch.get_rng_state())
+    out: dict[str, Any] = {
+        "format": 1, "epoch": state.epoch, **weights, "optim": state.optim.state_dict(),
+        "rng": rngs[0], "gen": state.gen.get_state(), "config": json.dumps(cfg.to_dict()),
+        "data_source": data.source, "metrics": json.dumps(state.metrics),
+        "objective": objective.state_dict(), "device_type": ctx.device.type,
+    }
+    if ctx.world > 1:
+        out["rng_ranks"] = rngs
+    if ctx.device.type == "cuda":
+        out["cuda_rng_ranks"] = ctx.gather(torch.cuda.get_rng_state(ctx.device))
+        out["data_gen"] = state.data_gen.get_state()
+    if state.average is not None:
+        out.update(live=_weights(pair), average=state.average.state_dict())
     return out
 
 
-def _write_metrics(run_dir: Path, metrics: list[dict[str, Any]]) -> None:
-    atomic_write_text(run_dir / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
+def run_epoch(epoch: int, cfg: RunConfig, data: TensorData, pair: Pair, objective: Objective,
+              state: TrainState, ctx: Context, hooks: Hooks, kept: str | None
+              ) -> tuple[dict[str, Any], dict]:
+    """Train one epoch and evaluate; returns its record and the evaluated weights.
+
+    ``kept``: the last good checkpoint, named when the loss diverges."""
+    t = cfg.train
+    lr = learning_rate(t.lr_schedule, t.lr, epoch, t.epochs)
+    for group in state.optim.param_groups:
+        group["lr"] = lr
+    pair.train(True)
+    tic = time.perf_counter()
+    x = objective.start_epoch(data.train_epoch(state.data_gen))
+    n = x.shape[0]
+    perm = torch.randperm(n, generator=state.gen)
+    hooks.epoch_start(epoch, t.epochs, math.ceil(n / t.batch_size))
+    average = state.average
+    try:
+        total = sgd_epoch(pair, objective, state.optim, x, perm, t.batch_size, ctx, hooks.step,
+                          average.update if average is not None else None)
+    except NonFiniteLoss as exc:
+        raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
+    seconds = time.perf_counter() - tic
+    with average.applied() if average is not None else nullcontext():
+        pair.train(False)
+        scores = objective.scores(pair, data, t.eval_batch_size)
+        weights = _weights(pair)
+    if not math.isfinite(scores["test_elbo"]):
+        raise TrainingDiverged(epoch, "test evaluation", -scores["test_elbo"], kept)
+    record = {"epoch": epoch, **objective.end_epoch(total, n), **scores,
+              "seconds": seconds, "lr": lr}
+    return record, weights
 
 
 def train(
@@ -191,132 +268,39 @@ def train(
     *,
     resume: bool = False,
     hooks: Hooks | None = None,
+    ctx: Context | None = None,
 ) -> TrainResult:
     """Train ``cfg``'s pair on ``data``, checkpointing into ``run_dir`` after every epoch."""
-    hooks = hooks or SilentHooks()
-    run_dir = Path(run_dir)
-    check_run_dir(run_dir, resume)
-    ckpt_path = run_dir / CHECKPOINT
-    t = cfg.train
-    pyro.clear_param_store()
-    pyro.set_rng_seed(t.seed)
-    gen = torch.Generator().manual_seed(t.seed)
-
-    pair = build_pair(cfg, data.spec)
-    check_pair(pair, data.x_train, None)
-    objective = elbo_objective(cfg, pair)
-    split = None
-    if cfg.semi is not None:
-        split = split_for(cfg.semi, data.y_train, data.spec.num_classes)
-        objective = SemiSupervisedObjective(
-            objective, cfg.semi, data.x_train[split.labelled], data.y_train[split.labelled],
-            split.unlabelled.numel(), t.batch_size, t.seed + 1,
-        )
-        x_valid = data.x_train[split.valid]
-        if data.dynamic_binarize:  # like the test set: one fixed draw
-            x_valid = torch.bernoulli(x_valid, generator=torch.Generator().manual_seed(t.seed))
-        y_valid = data.y_train[split.valid]
-        labelled_eval = (cfg.semi.label_site, x_valid, y_valid)
-    else:
-        labelled_eval = None
-    optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
-    metrics: list[dict[str, Any]] = []
-    start_epoch = 1
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        saved = from_dict(json.loads(state["config"]))
-        if saved.model != cfg.model or saved.guide != cfg.guide or saved.data != cfg.data:
-            raise RunError(
-                f"{run_dir} was trained with another data/model/guide config; "
-                "resume it with its own config"
-            )
-        check_source(state.get("data_source", ""), data.source, run_dir)
-        if saved.train.lr_schedule == "burda_scaled" and saved.train.epochs != t.epochs:
-            raise RunError(
-                f"{run_dir} uses lr_schedule 'burda_scaled', which spreads its stages over "
-                f"train.epochs: resuming with {t.epochs} instead of {saved.train.epochs} "
-                "epochs would change the learning rates of the epochs already trained"
-            )
-        load_pair_state(pair, state, ckpt_path)
-        if "live" in state:  # trained with an average: the saved weights are the average
-            load_pair_state(pair, state["live"], ckpt_path)
-        optim.load_state_dict(state["optim"])
-        if "objective" in state and hasattr(objective, "load_state_dict"):
-            objective.load_state_dict(state["objective"])
-        torch.set_rng_state(state["rng"])
-        gen.set_state(state["gen"])
-        metrics = json.loads(state["metrics"])
-        start_epoch = int(state["epoch"]) + 1
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_json(run_dir, cfg, data)
-    _write_metrics(run_dir, metrics)
-    average = ParamAverage(pair.parameters(), t.ema) if t.ema > 0 else None
-    if average is not None and resume and "average" in state:
-        average.load_state_dict(state["average"])
-
-    with pyro.validation_enabled(t.validate_args):
-        n = data.n_train if split is None else split.unlabelled.numel()
-        steps = math.ceil(n / t.batch_size)
-        best_valid = min((m["valid_error"] for m in metrics if "valid_error" in m),
-                         default=math.inf)
-        for epoch in range(start_epoch, t.epochs + 1):
-            hooks.epoch_start(epoch, t.epochs, steps)
-            lr = learning_rate(t.lr_schedule, t.lr, epoch, t.epochs)
-            for group in optim.param_groups:
-                group["lr"] = lr
-            pair.train(True)
-            tic = time.perf_counter()
-            x_epoch = data.train_epoch(gen)
-            if split is not None:
-                objective.start_epoch(x_epoch[split.labelled])
-                x_epoch = x_epoch[split.unlabelled]
-            perm = torch.randperm(n, generator=gen)
-            if split is not None:
-                objective.reset_totals()
-            try:
-                total = sgd_epoch(pair, objective, optim, x_epoch, perm, t.batch_size, hooks.step,
-                                  average.update if average is not None else None)
-            except NonFiniteLoss as exc:
-                kept = str(ckpt_path) if ckpt_path.is_file() else None
-                raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
-            seconds = time.perf_counter() - tic
-            with average.applied() if average is not None else nullcontext():
-                pair.train(False)
-                scores = _evaluate(pair, objective, data, t.eval_batch_size, labelled_eval)
-                weights = _weights(pair)
-            test_elbo = scores.pop("test_elbo")
-            if not math.isfinite(test_elbo):
-                kept = str(ckpt_path) if ckpt_path.is_file() else None
-                raise TrainingDiverged(epoch, "test evaluation", -test_elbo, kept)
-            record = {"epoch": epoch, "train_elbo": -total / n, "test_elbo": test_elbo,
-                      "seconds": seconds, "lr": lr}
-            if split is not None:
-                record["train_elbo"] = -objective.unlabelled_total / n  # the ELBO alone
-                record["train_objective"] = -total / n
-            record.update(scores)
-            metrics.append(record)
-            state = {
-                    "format": 1,
-                    "epoch": epoch,
-                    **weights,
-                    "optim": optim.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "gen": gen.get_state(),
-                    "config": json.dumps(cfg.to_dict()),
-                    "data_source": data.source,
-                    "metrics": json.dumps(metrics),
-                    **({"objective": objective.state_dict()}
-                       if hasattr(objective, "state_dict") else {}),
-                    **({"live": _weights(pair), "average": average.state_dict()}
-                       if average is not None else {}),
-            }
-            if record.get("valid_error", math.inf) < best_valid:  # model selection
-                best_valid = record["valid_error"]
-                atomic_save(state, run_dir / BEST)  # before the last checkpoint moves on
-            atomic_save(state, ckpt_path)
-            _write_metrics(run_dir, metrics)
+    ctx = ctx or Context(device=resolve_device(cfg.train.device))
+    hooks = hooks if hooks is not None and ctx.is_main else SilentHooks()
+    folder = RunDir(run_dir)
+    if ctx.is_main:  # the others read the folder, never write it
+        folder.check(resume)
+    data = data.to(ctx.device)
+    pair, objective, state = setup(cfg, data, ctx)
+    saved = restore(folder, cfg, data, pair, objective, state, ctx) if resume else {}
+    if cfg.train.ema > 0:
+        state.average = ParamAverage(pair.parameters(), cfg.train.ema)
+        if "average" in saved:
+            state.average.load_state_dict(saved["average"])
+    if ctx.is_main:
+        folder.write_info(cfg, data)
+        folder.write_metrics(state.metrics)
+    sel = objective.selection
+    best = min((m[sel] for m in state.metrics if sel and sel in m), default=math.inf)
+    with pyro.validation_enabled(cfg.train.validate_args):
+        for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
+            kept = str(folder.checkpoint) if folder.has_checkpoint() else None
+            record, weights = run_epoch(epoch, cfg, data, pair, objective, state, ctx, hooks,
+                                        kept)
+            state.epoch = epoch
+            state.metrics.append(record)
+            is_best = sel is not None and record.get(sel, math.inf) < best
+            best = record[sel] if is_best and sel else best
+            saved = checkpoint(cfg, data, pair, objective, state, weights, ctx)
+            if ctx.is_main:
+                folder.save(saved, state.metrics, best=is_best)
             hooks.epoch_end(record)
-    if average is not None:  # the returned pair holds what the checkpoint holds
-        average.copy_to_params()
-    return TrainResult(run_dir, cfg, pair, metrics)
+    if state.average is not None:  # the returned pair holds what the checkpoint holds
+        state.average.copy_to_params()
+    return TrainResult(folder.path, cfg, pair, state.metrics)

@@ -41,3 +41,32 @@ def offline(monkeypatch):
 def small_batch(x_dim: int = 6, n: int = 8) -> torch.Tensor:
     """Values in (0, 1), good for Bernoulli soft targets and Gaussians alike."""
     return torch.rand(n, x_dim, generator=torch.Generator().manual_seed(1))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trainings and notebooks (minutes)")
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
+    config.addinivalue_line("markers", "distributed: starts several processes with torchrun")
+
+
+def pytest_collection_modifyitems(config, items):
+    """GPU tests are not run without CUDA: deselected, and said so in the summary."""
+    if torch.cuda.is_available():
+        return
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+        config.hook.pytest_deselected(items=gpu)
+        config._ppvae_gpu_not_run = [item.nodeid for item in gpu]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    not_run = getattr(config, "_ppvae_gpu_not_run", [])
+    if not_run:
+        terminalreporter.section("GPU tests not run")
+        terminalreporter.write_line(
+            f"{len(not_run)} test(s) marked gpu were NOT RUN: this machine has no CUDA GPU "
+            "(torch.cuda.is_available() is False). Run them on a GPU with: "
+            "python -m pytest -m gpu")
+        for nodeid in not_run:
+            terminalreporter.write_line(f"  not run: {nodeid}")

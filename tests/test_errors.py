@@ -164,8 +164,8 @@ def test_usage_errors_return_2_instead_of_exiting(capsys):
 
 
 def test_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
-    from ppvae.checkpoint import load_checkpoint
     from ppvae.errors import RunError
+    from ppvae.rundir import load_checkpoint
 
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": DataSpec(x_dim=3)}, path)  # a pickled class instance
@@ -177,7 +177,7 @@ def test_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
 
 
 def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys):
-    from ppvae.checkpoint import atomic_save
+    from ppvae.rundir import atomic_save
 
     out = tmp_path / "run"
     fit({"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ppvae.api import prepare
 from ppvae.config import Component
-from ppvae.data import load_data, prepare_data
+from ppvae.data import load_data
 from ppvae.data.features import BINARIZE_SEED, VAEFeaturesOptions
 from ppvae.data.mnist import binarize_fixed
 from ppvae.errors import ConfigError, RunError
@@ -46,10 +47,10 @@ def test_features_are_the_encoder_moments_and_sampled_per_epoch(tmp_path, stage1
 
     run = tmp_path / "m1"
     comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
-    prepare_data(comp, data_dir)
+    prepare(comp, data_dir)
     assert load(run).metrics[-1]["epoch"] == 2
     stamp = (run / "checkpoint.pt").stat().st_mtime_ns
-    prepare_data(comp, data_dir)  # finished: not trained again
+    prepare(comp, data_dir)  # finished: not trained again
     assert (run / "checkpoint.pt").stat().st_mtime_ns == stamp
 
     data = load_data(comp, data_dir)
@@ -79,10 +80,10 @@ def test_unfinished_feature_run_is_resumed(tmp_path, stage1, data_dir):
     run = tmp_path / "m1"
     short = tmp_path / "short.toml"
     short.write_text(STAGE1.replace("epochs = 2", "epochs = 1"))
-    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(short))),
+    prepare(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(short))),
                  data_dir)
     assert load(run).metrics[-1]["epoch"] == 1
-    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1))),
+    prepare(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1))),
                  data_dir)
     assert [m["epoch"] for m in load(run).metrics] == [1, 2]
 
@@ -128,7 +129,7 @@ def test_decoded_features_are_m1_decoder_means(tmp_path, stage1, data_dir):
 
     run = tmp_path / "m1"
     comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
-    prepare_data(comp, data_dir)
+    prepare(comp, data_dir)
     z = torch.randn(4, 3)
     images, shape = decode_features(comp, z)
     assert shape == (28, 28)
@@ -143,7 +144,7 @@ def test_min_std_keeps_only_the_active_units(tmp_path, stage1, data_dir):
 
     run = tmp_path / "m1"
     full = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
-    prepare_data(full, data_dir)
+    prepare(full, data_dir)
     every = load_data(full, data_dir)
     std = every.x_train.std(0)
     lo, hi = std.sort().values[:2]
@@ -176,14 +177,14 @@ def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_pa
     run = tmp_path / "m1"
     other = tmp_path / "other.toml"
     other.write_text(STAGE1.replace("hidden = [16]", "hidden = [8]"))
-    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(other))),
+    prepare(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(other))),
                  data_dir)
     comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
     with pytest.raises(RunError, match="another data/model/guide config than data.stage1"):
-        prepare_data(comp, data_dir)
+        prepare(comp, data_dir)
     (run / "checkpoint.pt").unlink()
     with pytest.raises(RunError, match="without a checkpoint"):
-        prepare_data(comp, data_dir)
+        prepare(comp, data_dir)
 
 
 def test_m2_run_refuses_features_that_changed_since(tmp_path, stage1, data_dir, capsys):
@@ -201,7 +202,7 @@ def test_m2_run_refuses_features_that_changed_since(tmp_path, stage1, data_dir, 
                  "--epochs", "1", "--set", f"data.stage1={short}", "--out", str(out),
                  *args]) == 0
     # M1 trained on (stage1 asks for 2 epochs): the M2 run's features are not the same
-    prepare_data(Component("vae_features", VAEFeaturesOptions(run=str(m1), stage1=str(stage1))),
+    prepare(Component("vae_features", VAEFeaturesOptions(run=str(m1), stage1=str(stage1))),
                  data_dir)
     capsys.readouterr()
     with pytest.raises(RunError, match="changed since it was trained"):

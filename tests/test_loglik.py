@@ -10,10 +10,10 @@ from torch.distributions import MultivariateNormal
 
 from ppvae.data.base import DataSpec
 from ppvae.elbos import make_elbo
+from ppvae.evaluation import elbo_per_example
 from ppvae.guides import NormalGuide, NormalGuideOptions
 from ppvae.loglik import log_likelihood
 from ppvae.models import VAE, VAEOptions
-from ppvae.objectives import ElboObjective
 from ppvae.pair import Pair, check_pair
 
 SIGMA = 0.3
@@ -59,11 +59,11 @@ def test_exact_posterior_gives_exact_log_px_with_uneven_chunks():
     torch.testing.assert_close(lp, exact, atol=1e-4, rtol=0)
     torch.testing.assert_close(elbo, exact, atol=1e-4, rtol=0)
     # at the exact posterior every Trace_ELBO sample equals log p(x); 11 = 3 + 3 + 3 + 2
-    per_example = ElboObjective(make_elbo("trace")).evaluate(pair, x, None, batch_size=3)
+    per_example = elbo_per_example(make_elbo("trace"), pair, x, 3)
     assert per_example == pytest.approx(exact.mean().item(), abs=1e-4)
     # the analytic-KL estimator is unbiased but not exact per sample
     xs = x.repeat(200, 1)
-    per_example = ElboObjective(make_elbo("meanfield")).evaluate(pair, xs, None, batch_size=7)
+    per_example = elbo_per_example(make_elbo("meanfield"), pair, xs, 7)
     assert per_example == pytest.approx(exact.mean().item(), abs=0.05)
 
 
@@ -115,7 +115,7 @@ def test_iwae_bound_is_exact_at_the_posterior_and_tightens_with_k():
     torch.manual_seed(9)
     k1 = -IWAE_ELBO(num_particles=1).loss(pair.model, pair.guide, x) / len(x)
     torch.manual_seed(9)
-    elbo = ElboObjective(make_elbo("trace")).evaluate(pair, x, None, batch_size=400)
+    elbo = elbo_per_example(make_elbo("trace"), pair, x, 400)
     assert k1 == pytest.approx(elbo, abs=1e-3)  # K = 1 is the ELBO, draw for draw
     assert bounds[1] < bounds[10] < bounds[100] < bounds[2000] <= exact + 0.01
     assert exact - bounds[2000] < 0.05

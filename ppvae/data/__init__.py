@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 
@@ -13,7 +12,7 @@ from ppvae.data.base import DataSpec, TensorData, data_root, download_allowed
 from ppvae.registry import DATASETS
 
 __all__ = [
-    "DataSpec", "TensorData", "data_root", "decode_features", "load_data", "prepare_data"
+    "DataSpec", "TensorData", "data_root", "decode_features", "load_data"
 ]
 
 
@@ -24,15 +23,6 @@ def load_data(
     loader = DATASETS.get(component.name)
     allow = download_allowed() if download is None else download
     return loader(component.options, data_root(root), allow)
-
-
-def prepare_data(
-    component: Component, root: str | os.PathLike[str] | None = None, hooks: Any = None
-) -> None:
-    """Run a dataset's preparation step if it has one (e.g. train the VAE behind features)."""
-    prepare = getattr(DATASETS.get(component.name), "prepare", None)
-    if prepare is not None:
-        prepare(component.options, root, hooks)
 
 
 def decode_features(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,28 @@ class TensorData:
         if self.dynamic_binarize:
             return torch.bernoulli(self.x_train, generator=generator)
         if self.train_noise is not None:
-            eps = torch.randn(self.x_train.shape, generator=generator)
+            eps = torch.randn(self.x_train.shape, generator=generator,
+                              device=self.x_train.device)
             return self.x_train + self.train_noise * eps
         return self.x_train
+
+    def fixed_draw(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """``x`` as evaluated: one Bernoulli draw by ``seed`` if dynamically binarized (made
+        on the CPU, so every device sees the same draw), else ``x`` itself."""
+        if not self.dynamic_binarize:
+            return x
+        draw = torch.bernoulli(x.cpu(), generator=torch.Generator().manual_seed(seed))
+        return draw.to(x.device)
+
+    def to(self, device: torch.device | str) -> TensorData:
+        """The same data with every tensor on ``device`` (itself if already there)."""
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        move = {f: getattr(self, f) for f in ("x_train", "x_test", "y_train", "y_test",
+                                               "train_noise")}
+        moved = {f: v.to(device) if v is not None else None for f, v in move.items()}
+        return dataclasses.replace(self, **moved)
 
     @property
     def n_train(self) -> int:

@@ -1,13 +1,12 @@
 """Features from a trained VAE (M1 of Kingma et al. 2014): q(z|x) of every image.
 
-The run is trained first when the options name its config (``stage1``) and it is missing or
-unfinished, so that M1+M2 is one command.
+When the options name the run's config (``stage1``), ``ppvae.fit`` trains that run first if
+it is missing or unfinished, so that M1+M2 is one command; this module only reads it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ppvae.checkpoint import CHECKPOINT
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import ConfigError, RunError
 from ppvae.registry import DATASETS
@@ -45,48 +43,22 @@ class VAEFeaturesOptions:
             raise ConfigError(f"data.min_std must be a finite number >= 0, got {self.min_std}")
 
 
-def prepare_vae_features(
-    opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None, hooks: Any = None
-) -> None:
-    """Train (or finish training) the feature VAE from ``opts.stage1`` if needed."""
-    if opts.stage1 is None:
-        return
-    from ppvae.api import fit
-    from ppvae.checkpoint import load_checkpoint
-    from ppvae.config import from_dict, load_config
-    from ppvae.train import RUN_JSON
-
-    cfg = load_config(opts.stage1)
-    run = Path(opts.run)
-    resume = (run / CHECKPOINT).is_file()
-    if resume:
-        state = load_checkpoint(run / CHECKPOINT)
-        saved = from_dict(json.loads(state["config"]))
-        if (saved.data, saved.model, saved.guide) != (cfg.data, cfg.model, cfg.guide):
-            raise RunError(
-                f"data.run = {opts.run} holds a VAE trained with another data/model/guide "
-                f"config than data.stage1 = {opts.stage1}; point data.run at another folder"
-            )
-        if int(state["epoch"]) >= cfg.train.epochs:
-            return
-    elif (run / RUN_JSON).exists():
-        raise RunError(
-            f"data.run = {opts.run} holds a run without a checkpoint (stopped in its first "
-            "epoch?); delete that folder to train the feature VAE afresh"
-        )
-    fit(cfg, out=run, data_dir=root, resume=resume, hooks=hooks)
+def upstream_runs(opts: VAEFeaturesOptions) -> list[tuple[str, str]]:
+    """``(config, run folder)`` of the run these features come from, when the options name
+    its config: whoever trains on the features trains that run first (see ``ppvae.fit``)."""
+    return [] if opts.stage1 is None else [(opts.stage1, opts.run)]
 
 
 def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
             download: bool | None) -> tuple[Any, Any, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The feature VAE's run, its base data, and q(z|x)'s train means, train sds, test means."""
-    from ppvae.api import load
     from ppvae.data import load_data
     from ppvae.data.mnist import binarize_fixed
     from ppvae.latent import encode_moments
+    from ppvae.rundir import load_run_pair
 
     try:
-        run = load(opts.run)
+        run = load_run_pair(opts.run)
     except RunError as exc:
         hint = "" if opts.stage1 else " (set data.stage1 to a config that trains it)"
         raise RunError(f"feature VAE not available: {exc}{hint}") from None
@@ -119,13 +91,13 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
     _, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
     keep = active_unit_mask(loc_train, opts.min_std)
-    ckpt = Path(opts.run) / CHECKPOINT
+    ckpt = Path(opts.run) / "checkpoint.pt"
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     kept = int(keep.sum())
     units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
     return TensorData(
         name=f"vae_features({base.name}{units})",
-        source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
+        source=f"{opts.run} (checkpoint.pt sha256 {digest})",
         spec=DataSpec(x_dim=kept, num_classes=base.spec.num_classes),
         x_train=loc_train[:, keep],
         x_test=loc_test[:, keep],
@@ -140,9 +112,10 @@ def decode_vae_features(
 ) -> tuple[torch.Tensor, tuple[int, int] | None]:
     """Features back to the feature VAE's data space: the mean of its p(x | z). Units left
     out by ``min_std`` are set to 0, their prior mean (finding them reads the data)."""
-    from ppvae.api import load
     from ppvae.latent import decode
+    from ppvae.rundir import load_run_pair
 
+    z = z.cpu()  # the feature VAE is read onto the CPU
     if opts.min_std > 0:
         run, _, loc_train, _, _ = _encode(opts, root, None)
         keep = active_unit_mask(loc_train, opts.min_std)
@@ -150,9 +123,9 @@ def decode_vae_features(
         full[:, keep] = z
         z = full
     else:
-        run = load(opts.run)
+        run = load_run_pair(opts.run)
     return decode(run.pair, z, run.spec.x_dim).mean, run.spec.image_shape
 
 
-load_vae_features.prepare = prepare_vae_features  # type: ignore[attr-defined]
+load_vae_features.upstream = upstream_runs  # type: ignore[attr-defined]
 load_vae_features.decode = decode_vae_features  # type: ignore[attr-defined]

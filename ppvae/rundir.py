@@ -1,0 +1,228 @@
+"""The run folder: ``run.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``best.pt``.
+
+Every write is atomic (temporary file, then rename); checkpoints hold CPU tensors and JSON
+only and are read with ``weights_only=True``. The checks made on resume (same model, guide
+and data config, same data source, same schedule) live here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from ppvae.config import RunConfig, from_dict
+from ppvae.data.base import DataSpec, TensorData
+from ppvae.errors import RunError
+from ppvae.pair import Pair, build_pair, check_pair
+
+RUN_JSON = "run.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) copied to the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint onto the CPU without executing code from it."""
+    if not path.is_file():
+        raise RunError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        raise RunError(f"cannot read checkpoint {path} (weights-only load): {exc}") from None
+    missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
+    return state
+
+
+def load_pair_state(pair: Any, state: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's model and guide weights; a clear error if they do not fit."""
+    try:
+        pair.model.load_state_dict(state["model"])
+        pair.guide.load_state_dict(state["guide"])
+    except RuntimeError as exc:
+        raise RunError(
+            f"{path} does not fit the model and guide its config builds "
+            f"(saved by another ppvae version?): {str(exc).splitlines()[0]}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What ``run.json`` records: the config, the data's shape and the data's source."""
+
+    config: RunConfig
+    spec: DataSpec
+    data_source: str = ""
+
+
+def check_source(saved: str, current: str, run_dir: Path) -> None:
+    """Refuse data derived from another run (e.g. VAE features) that changed since."""
+    if saved != current:
+        raise RunError(
+            f"the data of {run_dir} changed since it was trained: it was trained on "
+            f"{saved or 'plain data'}, the data are now {current or 'plain data'}"
+        )
+
+
+class RunDir:
+    """One run folder and the files in it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint.is_file()
+
+    def check(self, resume: bool) -> None:
+        """A resumed run needs its checkpoint; a new run needs an unused folder."""
+        if resume:
+            if not self.has_checkpoint():
+                raise RunError(f"nothing to resume: no checkpoint at {self.checkpoint}")
+        elif self.checkpoint.exists() or self.file(RUN_JSON).exists():
+            raise RunError(
+                f"{self.path} already holds a run; continue it with --resume "
+                "(resume=True) or choose another output folder"
+            )
+
+    def read_info(self) -> RunInfo:
+        """The config, data spec and data source saved in ``run.json``."""
+        path = self.file(RUN_JSON)
+        if not path.is_file():
+            raise RunError(f"{self.path} is not a ppvae run folder (no {RUN_JSON})")
+        info = json.loads(path.read_text())
+        s = info["spec"]
+        spec = DataSpec(
+            x_dim=int(s["x_dim"]),
+            image_shape=tuple(s["image_shape"]) if s.get("image_shape") else None,
+            num_classes=s.get("num_classes"),
+        )
+        return RunInfo(from_dict(info["config"]), spec, info.get("data_source", ""))
+
+    def write_info(self, cfg: RunConfig, data: TensorData) -> None:
+        """Record the config and the data's shape (enough to rebuild the pair without data)."""
+        spec = data.spec
+        info = {
+            "config": cfg.to_dict(),
+            "data_source": data.source,
+            "spec": {
+                "x_dim": spec.x_dim,
+                "image_shape": list(spec.image_shape) if spec.image_shape else None,
+                "num_classes": spec.num_classes,
+            },
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.file(RUN_JSON), json.dumps(info, indent=2))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The per-epoch records (empty if there are none)."""
+        path = self.file(METRICS)
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def write_metrics(self, metrics: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
+
+    def load(self, name: str = CHECKPOINT) -> dict[str, Any]:
+        """A checkpoint of this run (``checkpoint.pt`` or ``best.pt``), on the CPU."""
+        return load_checkpoint(self.file(name))
+
+    def save(self, state: dict[str, Any], metrics: list[dict[str, Any]], best: bool) -> None:
+        """Save an epoch's state (and as ``best.pt`` when it is the best so far), then the
+        metrics that go with it."""
+        state = to_cpu(state)
+        if best:  # before the last checkpoint moves on
+            atomic_save(state, self.file(BEST))
+        atomic_save(state, self.checkpoint)
+        self.write_metrics(metrics)
+
+    def check_resume(self, state: dict[str, Any], cfg: RunConfig, source: str) -> None:
+        """Refuse to resume with another model/guide/data config, other data or a schedule
+        that would change the epochs already trained."""
+        saved = from_dict(json.loads(state["config"]))
+        if saved.model != cfg.model or saved.guide != cfg.guide or saved.data != cfg.data:
+            raise RunError(
+                f"{self.path} was trained with another data/model/guide config; "
+                "resume it with its own config"
+            )
+        check_source(state.get("data_source", ""), source, self.path)
+        t, s = cfg.train, saved.train
+        if s.lr_schedule == "burda_scaled" and s.epochs != t.epochs:
+            raise RunError(
+                f"{self.path} uses lr_schedule 'burda_scaled', which spreads its stages over "
+                f"train.epochs: resuming with {t.epochs} instead of {s.epochs} "
+                "epochs would change the learning rates of the epochs already trained"
+            )
+
+
+class LoadedPair(NamedTuple):
+    """A run's model/guide pair rebuilt from one of its checkpoints."""
+
+    path: Path
+    config: RunConfig
+    spec: DataSpec
+    pair: Pair
+
+
+def load_run_pair(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT,
+                  device: torch.device | str = "cpu") -> LoadedPair:
+    """Rebuild a run's model and guide on ``device`` from ``checkpoint`` (no code is executed
+    from it)."""
+    folder = RunDir(run_dir)
+    info = folder.read_info()
+    state = folder.load(checkpoint)
+    pair = build_pair(info.config, info.spec)
+    load_pair_state(pair, state, folder.file(checkpoint))
+    pair.to(device)
+    check_pair(pair, torch.zeros(2, info.spec.x_dim, device=pair.device))
+    pair.train(False)
+    return LoadedPair(folder.path, info.config, info.spec, pair)
