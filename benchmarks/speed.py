@@ -11,7 +11,8 @@ for any code in which Pyro computes the bound. Also GEMM FLOP/s achieved next to
 ``torch.mm`` reaches at the same shapes.
 Then times the importance-sampled log p(x) with k=5000 on a slice of the test set and
 extrapolates to all 10,000 images (said so in the output).
-Writes benchmarks/results/speed.json.
+``--device cuda`` runs the same on a GPU (without the pyro-example row, whose per-item
+DataLoader is a CPU design). Writes benchmarks/results/speed.json.
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ from benchmarks.baselines import (
 )
 from ppvae.config import load_config
 from ppvae.data import load_data
+from ppvae.distributed import resolve_device
 from ppvae.objectives import elbo_objective
 from ppvae.pair import build_pair, check_pair
 from ppvae.train import make_optimizer, sgd_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 X_DIM, HIDDEN, Z_DIM = 784, 400, 50
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued CUDA work (timings of CUDA code need it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def paired_ratio(times: list[float], reference: list[float]) -> float:
@@ -79,7 +87,7 @@ def mm_gflops(batch: int, repeats: int = 50) -> float:
 def ppvae_variant(x: torch.Tensor, elbo: str, batch: int) -> Callable[[], None]:
     cfg = load_config(REPO / "configs" / "mnist_z50.toml").replace(
         [f"train.elbo={elbo}", f"train.batch_size={batch}"])
-    pair = build_pair(cfg, load_spec())
+    pair = build_pair(cfg, load_spec()).to(x.device)
     check_pair(pair, x[:2])
     objective = elbo_objective(cfg, pair)
     optim = make_optimizer(pair.parameters(), cfg.train.lr)
@@ -99,14 +107,14 @@ def load_spec():  # noqa: ANN201
 
 
 def plain_variant(x: torch.Tensor, analytic_kl: bool, batch: int) -> Callable[[], None]:
-    model = PlainVAE(Z_DIM, HIDDEN, analytic_kl=analytic_kl)
+    model = PlainVAE(Z_DIM, HIDDEN, analytic_kl=analytic_kl).to(x.device)
     optim = make_optimizer(list(model.parameters()), 1e-3)
     gen = torch.Generator().manual_seed(0)
     return lambda: plain_epoch(model, optim, x, batch, gen)
 
 
 def bare_pyro_variant(x: torch.Tensor, batch: int) -> Callable[[], None]:
-    model = BarePyroVAE(Z_DIM, HIDDEN)
+    model = BarePyroVAE(Z_DIM, HIDDEN).to(x.device)
     optim = make_optimizer(list(model.parameters()), 1e-3)
     gen = torch.Generator().manual_seed(0)
 
@@ -128,11 +136,13 @@ def loglik_time(x: torch.Tensor, k: int) -> dict:
     from ppvae.loglik import log_likelihood
 
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
-    pair = build_pair(cfg, load_spec())
+    pair = build_pair(cfg, load_spec()).to(x.device)
     check_pair(pair, x[:2])
     log_likelihood(pair, x[:2], k=100)
+    sync(x.device)
     tic = time.perf_counter()
     log_likelihood(pair, x, k=k)
+    sync(x.device)
     sec = time.perf_counter() - tic
     return {"images": len(x), "k": k, "seconds": sec, "extrapolated_10k_s": sec * 10000 / len(x)}
 
@@ -146,19 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pyro-example", action="store_true")
     p.add_argument("--only-loglik", action="store_true", help="time only the log p(x)")
     p.add_argument("--ll-images", type=int, default=40, help="test images for the k=5000 timing")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (pyro-example: CPU only)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.json"))
     args = p.parse_args(argv)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     if args.only_loglik:
         cfg = load_config(REPO / "configs" / "mnist_z50.toml")
-        ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images], 5000)
+        ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images].to(device),
+                         5000)
         print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
               f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
         return 0
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
     x_full = load_data(cfg.data, args.data_dir).x_train
     n = int(len(x_full) * args.fraction)
-    x = x_full[:n].contiguous()
+    x = x_full[:n].contiguous().to(device)
     scale = len(x_full) / n
     batches = args.batch or [128, 256]
 
@@ -169,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         variants[f"pyro-bare trace b{b}"] = bare_pyro_variant(x, b)
         variants[f"plain analytic-kl b{b}"] = plain_variant(x, True, b)
         variants[f"ppvae meanfield b{b}"] = ppvae_variant(x, "meanfield", b)
-        if not args.no_pyro_example:
+        if not args.no_pyro_example and device.type == "cpu":
             variants[f"pyro-example b{b}"] = pyro_example_variant(x, b)
     if args.fraction <= 0.1:  # short timings: one untimed warm-up pass each
         for fn in variants.values():
@@ -181,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             tic = time.perf_counter()
             variants[name]()
+            sync(device)
             times[name].append((time.perf_counter() - tic) * scale)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
 
@@ -216,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     for b in batches:
         ours, bare = times[f"ppvae trace b{b}"], times[f"pyro-bare trace b{b}"]
         print(f"ppvae trace / pyro-bare trace, batch {b}, paired: {paired_ratio(ours, bare):.2f}")
-    ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images], 5000)
+    ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images].to(device),
+                     5000)
     print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
           f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -227,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows, "rounds": args.rounds, "fraction": args.fraction,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
         "torch": torch.__version__, "pyro": pyro.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
         "peak_rss_mb": peak_mb, "times": times, "loglik": ll,
     }, indent=2))

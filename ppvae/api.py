@@ -126,7 +126,7 @@ def upstream_work(data: Component) -> list[tuple[RunConfig, str, bool]]:
                     f"config than data.stage1 = {config_path}; point data.run at another folder")
             if int(state["epoch"]) >= stage.train.epochs:
                 continue
-        elif folder.file("run.json").exists():
+        elif folder.has_info():
             raise RunError(
                 f"data.run = {run_path} holds a run without a checkpoint (stopped in its "
                 "first epoch?); delete that folder to train it afresh")

@@ -16,6 +16,7 @@ from ppvae.errors import ConfigError, PPVAEError
 from ppvae.memory import keep_freed_memory
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
+from ppvae.rundir import BEST, CHECKPOINT
 
 SHORTCUTS = {
     "epochs": "train.epochs",
@@ -167,13 +168,13 @@ def _train(args: argparse.Namespace) -> int:
     if run.metrics and main_process:
         last = run.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
-              f"checkpoint {run.run_dir / 'checkpoint.pt'}")
+              f"checkpoint {run.run_dir / CHECKPOINT}")
         scored = [m for m in run.metrics if "valid_error" in m]
         if scored:
             best = min(scored, key=lambda m: m["valid_error"])
             print(f"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}: "
                   f"test error {best.get('test_error', float('nan')):.2%} "
-                  f"(checkpoint {run.run_dir / 'best.pt'})")
+                  f"(checkpoint {run.run_dir / BEST})")
     return 0
 
 
@@ -181,7 +182,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ppvae.api import load
     from ppvae.progress import counter
 
-    run = load(args.run, checkpoint="best.pt" if args.best else "checkpoint.pt",
+    run = load(args.run, checkpoint=BEST if args.best else CHECKPOINT,
                device=args.device)
     data = run.load_data(args.data_dir)
     n = min(args.n, data.n_test) if args.n else data.n_test
@@ -211,7 +212,7 @@ def _figure(args: argparse.Namespace) -> int:
     from ppvae import plots
     from ppvae.api import load
 
-    run = load(args.run, checkpoint="best.pt" if getattr(args, "best", False) else "checkpoint.pt",
+    run = load(args.run, checkpoint=BEST if getattr(args, "best", False) else CHECKPOINT,
                device=args.device)
     torch.manual_seed(args.seed)
     spec, cmd = run.spec, args.command
@@ -284,7 +285,7 @@ def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int
         return exc.exit_code
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
-        kept = out and args.command in ("train", "ssl") and (Path(out) / "checkpoint.pt").is_file()
+        kept = out and args.command in ("train", "ssl") and (Path(out) / CHECKPOINT).is_file()
         note = "; the last completed epoch's checkpoint is kept" if kept else ""
         print(f"ppvae: interrupted{note}", file=sys.stderr)
         return 130

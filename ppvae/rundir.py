@@ -122,6 +122,10 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.checkpoint.is_file()
 
+    def has_info(self) -> bool:
+        """Whether ``run.json`` exists (a run was started here)."""
+        return self.file(RUN_JSON).exists()
+
     def check(self, resume: bool) -> None:
         """A resumed run needs its checkpoint; a new run needs an unused folder."""
         if resume:

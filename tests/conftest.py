@@ -43,12 +43,6 @@ def small_batch(x_dim: int = 6, n: int = 8) -> torch.Tensor:
     return torch.rand(n, x_dim, generator=torch.Generator().manual_seed(1))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trainings and notebooks (minutes)")
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
-    config.addinivalue_line("markers", "distributed: starts several processes with torchrun")
-
-
 def pytest_collection_modifyitems(config, items):
     """GPU tests are not run without CUDA: deselected, and said so in the summary."""
     if torch.cuda.is_available():

@@ -147,6 +147,25 @@ def test_ssl_cli_end_to_end_with_predict_and_best_checkpoint(tmp_path, data_dir,
         assert png.stat().st_size > 1000
 
 
+def test_ssl_is_train_with_a_semi_table(tmp_path, data_dir):
+    from ppvae import load
+    from ppvae.cli import main
+    from tests.conftest import REPO
+
+    tiny = ["--set", "data.n_train=600", "--set", "data.n_test=100", "--set", "semi.n_valid=100",
+            "--set", "model.hidden=[8]", "--set", "guide.hidden=[8]",
+            "--set", "guide.classifier_hidden=[8]", "--epochs", "1", "--data-dir", str(data_dir),
+            "--no-progress", "--config", str(REPO / "configs" / "m2_mnist.toml")]
+    assert main(["ssl", "--labels", "20", "--seed", "1", "--out", str(tmp_path / "a"),
+                 *tiny]) == 0
+    assert main(["train", "--set", "semi.labels=20", "--set", "semi.label_seed=1", "--seed", "1",
+                 "--out", str(tmp_path / "b"), *tiny]) == 0
+    a, b = load(tmp_path / "a"), load(tmp_path / "b")
+    assert a.config == b.config
+    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in (a.metrics + b.metrics)]
+    assert strip[0] == strip[1] and "valid_error" in strip[0]
+
+
 def test_ssl_refuses_more_labels_than_images(tmp_path, data_dir, capsys):
     from ppvae.cli import main
     from tests.conftest import REPO

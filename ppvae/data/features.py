@@ -91,13 +91,15 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
     _, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
     keep = active_unit_mask(loc_train, opts.min_std)
-    ckpt = Path(opts.run) / "checkpoint.pt"
+    from ppvae.rundir import CHECKPOINT
+
+    ckpt = Path(opts.run) / CHECKPOINT
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     kept = int(keep.sum())
     units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
     return TensorData(
         name=f"vae_features({base.name}{units})",
-        source=f"{opts.run} (checkpoint.pt sha256 {digest})",
+        source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
         spec=DataSpec(x_dim=kept, num_classes=base.spec.num_classes),
         x_train=loc_train[:, keep],
         x_test=loc_test[:, keep],
