@@ -20,7 +20,7 @@ from ppvae.errors import ConfigError, RunError
 from ppvae.pair import Pair
 from ppvae.registry import DATASETS
 from ppvae.rundir import CHECKPOINT, RunDir, check_source, load_run_pair
-from ppvae.train import Hooks, train
+from ppvae.train import HookList, Hooks, train
 
 
 @dataclass
@@ -158,16 +158,19 @@ def fit(
     training of runs the data derive from (M1 before M1+M2).
     """
     cfg = as_config(config)
+    if cfg.train.tensorboard:  # a hook of the epoch loop; the trainer knows nothing of it
+        from ppvae.tensorboard import TensorBoardHooks
+
+        hooks = HookList([h for h in (hooks, TensorBoardHooks()) if h is not None])
     ctx, joined = setup(cfg.train.device)
     try:
         run_dir = Path(out) if out is not None else ctx.broadcast(default_run_dir(cfg))
-        if ctx.is_main:
-            RunDir(run_dir).check(resume)  # before training any upstream run
+        ctx.on_main(lambda: RunDir(run_dir).check(resume))  # before training upstream runs
         if data is None:  # the main process decides; every process trains its share
-            work = ctx.broadcast(upstream_work(cfg.data) if ctx.is_main else None)
-            for stage, path, again in work:
+            for stage, path, again in ctx.broadcast(ctx.on_main(lambda: upstream_work(cfg.data))):
                 fit(stage, out=path, data_dir=data_dir, resume=again, hooks=upstream_hooks)
-            data = load_data(cfg.data, data_dir)
+            main_data = ctx.on_main(lambda: load_data(cfg.data, data_dir))  # downloads once
+            data = main_data if main_data is not None else load_data(cfg.data, data_dir)
         result = train(cfg, data, run_dir, resume=resume, hooks=hooks, ctx=ctx)
     finally:
         teardown(joined)

@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     for flag, key in SHORTCUTS.items():
         sp.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {key}=...")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sp.add_argument("--tensorboard", action="store_true",
+                    help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
 
     sp = sub.add_parser("ssl", help="semi-supervised training with few labels (e.g. M2)")
     common(sp)
@@ -77,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", help="same as --set train.epochs=...")
     sp.add_argument("--device", help="same as --set train.device=... (auto, cpu, cuda, cuda:N)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sp.add_argument("--tensorboard", action="store_true",
+                    help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
 
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
     common(sp)
@@ -130,6 +134,8 @@ def _train(args: argparse.Namespace) -> int:
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
     if args.command == "ssl":
         if args.labels is not None:
             overrides.append(f"semi.labels={args.labels}")

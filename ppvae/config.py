@@ -43,6 +43,9 @@ class TrainConfig:
     ``device``: ``auto`` (a CUDA GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``; it
     does not change what a run is, so a run may resume on another device.
     ``batch_size`` is the global batch: data-parallel processes each take a share of it.
+    ``tensorboard`` writes TensorBoard logs into the run folder (``RUN/tb``): every epoch's
+    figures of ``metrics.jsonl``, and every ``image_every`` epochs (and the last) pictures:
+    prior samples and test reconstructions, the 2-D manifold, or the toy's sample scatter.
     """
 
     elbo: str = "trace"
@@ -58,6 +61,8 @@ class TrainConfig:
     validate_args: bool = False
     ema: float = 0.0
     device: str = "auto"
+    tensorboard: bool = False
+    image_every: int = 10
 
     def validate(self) -> None:
         """Range checks."""
@@ -65,7 +70,7 @@ class TrainConfig:
         if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
             raise ConfigError(
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
-        for name in ("num_particles", "epochs", "batch_size", "eval_batch_size"):
+        for name in ("num_particles", "epochs", "batch_size", "eval_batch_size", "image_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
         if not self.lr > 0:

@@ -9,15 +9,16 @@ gradients of the shares, so the step is that of the global batch.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
-from ppvae.errors import ConfigError
+from ppvae.errors import ConfigError, PPVAEError
 
+T = TypeVar("T")
 DEVICES = "auto, cpu, cuda or cuda:N"
 
 
@@ -47,6 +48,14 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     raise ConfigError(f"unknown device {spec!r}; valid: {DEVICES}")
 
 
+class ProcessGroupError(PPVAEError):
+    """An error the main process met, raised in the other processes too."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @dataclass(frozen=True)
 class Context:
     """This process's rank among ``world`` data-parallel processes, and its device."""
@@ -74,19 +83,42 @@ class Context:
 
     def sum_gradients(self, params: Sequence[torch.nn.Parameter], loss: float) -> float:
         """Sum every gradient, and the loss, over the processes (one all-reduce); returns the
-        summed loss. A parameter without a gradient counts as zero."""
+        summed loss. A parameter that has no gradient in any process keeps none (as in one
+        process); one that has a gradient in some processes counts zero in the others."""
         if self.world == 1:
             return loss
+        like = params[0]
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        has = torch.tensor([p.grad is not None for p in params], dtype=like.dtype,
+                           device=like.device)
         flat = torch.cat([g.reshape(-1) for g in grads] +
-                         [torch.tensor([loss], dtype=grads[0].dtype, device=grads[0].device)])
+                         [has, torch.tensor([loss], dtype=like.dtype, device=like.device)])
         dist.all_reduce(flat)
-        offset = 0
-        for p in params:
+        offset, counts = 0, flat[-1 - len(params):-1].tolist()
+        for p, count in zip(params, counts, strict=True):
             n = p.numel()
-            p.grad = flat[offset:offset + n].view_as(p).clone()
+            p.grad = flat[offset:offset + n].view_as(p).clone() if count > 0 else None
             offset += n
         return float(flat[-1])
+
+    def on_main(self, fn: Callable[[], T]) -> T | None:
+        """``fn()`` in the main process only (``None`` in the others); an error it raises
+        there is raised in every process, so that none waits for the others in vain."""
+        if self.world == 1:
+            return fn()
+        out, failure = None, None
+        if self.is_main:
+            try:
+                out = fn()
+            except PPVAEError as exc:
+                failure = (str(exc), exc.exit_code)
+                error = exc
+        failure = self.broadcast(failure)
+        if failure is not None:
+            if self.is_main:
+                raise error
+            raise ProcessGroupError(*failure)
+        return out
 
     def gather(self, obj: Any) -> list[Any]:
         """``obj`` from every process, in rank order."""
@@ -129,6 +161,12 @@ def setup(device: str = "auto") -> tuple[Context, bool]:
     dev = resolve_device(device, local_rank)
     if world == 1:
         return Context(0, 1, dev), False
+    if device.strip().lower().startswith("cuda:"):
+        raise ConfigError(f"device {device!r} names one GPU for all {world} processes; use "
+                          "cuda (or auto): each process takes the GPU of its local rank")
+    if dist.is_initialized() and dist.get_backend() == "nccl" and dev.type != "cuda":
+        raise ConfigError(f"this process group (NCCL) trains on GPUs; train.device {device!r} "
+                          "would put a run on the CPU")
     joined = False
     if not dist.is_initialized():
         if dev.type == "cuda":

@@ -7,8 +7,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ppvae.train import SilentHooks
 
-class TqdmHooks:
+
+class TqdmHooks(SilentHooks):
     """A bar per epoch with the running loss, and a summary line after each epoch."""
 
     def __init__(self, enabled: bool | None = None, header: str = "") -> None:

@@ -199,6 +199,12 @@ class RunDir:
                 "resume it with its own config"
             )
         check_source(state.get("data_source", ""), source, self.path)
+        split = ("labels", "label_seed", "n_valid", "label_site")
+        if (saved.semi is None) != (cfg.semi is None) or (saved.semi is not None and any(
+                getattr(saved.semi, k) != getattr(cfg.semi, k) for k in split)):
+            raise RunError(
+                f"{self.path} was trained with another [semi] table (or without one); the "
+                f"labels, their draw and the validation set ({', '.join(split)}) must stay")
         t, s = cfg.train, saved.train
         if s.lr_schedule == "burda_scaled" and s.epochs != t.epochs:
             raise RunError(

@@ -27,23 +27,41 @@ from ppvae.averaging import ParamAverage
 from ppvae.config import RunConfig
 from ppvae.data.base import TensorData
 from ppvae.distributed import Context, resolve_device
-from ppvae.errors import ConfigError, TrainingDiverged
+from ppvae.errors import ConfigError, PPVAEError, TrainingDiverged
 from ppvae.objectives import Objective, make_objective
 from ppvae.pair import Pair, build_pair, check_pair
 from ppvae.rundir import RunDir, load_pair_state
 from ppvae.schedules import learning_rate
 
 
-class Hooks(Protocol):
-    """Progress callbacks (the CLI draws a progress bar with them)."""
+@dataclass(frozen=True)
+class RunStart:
+    """What hooks are told when training starts: the run folder, config, data (on the
+    training device), the pair being trained, and the first epoch to be trained."""
 
+    run_dir: Path
+    config: RunConfig
+    data: TensorData
+    pair: Pair
+    first_epoch: int
+
+
+class Hooks(Protocol):
+    """Callbacks of the epoch loop (progress bars, TensorBoard); only the main process
+    calls them."""
+
+    def run_start(self, start: RunStart) -> None: ...
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, loss_per_example: float) -> None: ...
     def epoch_end(self, record: dict[str, Any]) -> None: ...
+    def run_end(self, metrics: list[dict[str, Any]], completed: bool) -> None: ...
 
 
 class SilentHooks:
-    """Hooks that do nothing."""
+    """Hooks that do nothing (a base class for hooks that need only some callbacks)."""
+
+    def run_start(self, start: RunStart) -> None:
+        pass
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         pass
@@ -53,6 +71,36 @@ class SilentHooks:
 
     def epoch_end(self, record: dict[str, Any]) -> None:
         pass
+
+    def run_end(self, metrics: list[dict[str, Any]], completed: bool) -> None:
+        pass
+
+
+class HookList(SilentHooks):
+    """Several hooks called in order."""
+
+    def __init__(self, hooks: list[Hooks]) -> None:
+        self.hooks = hooks
+
+    def run_start(self, start: RunStart) -> None:
+        for h in self.hooks:
+            h.run_start(start)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        for h in self.hooks:
+            h.epoch_start(epoch, epochs, steps)
+
+    def step(self, loss_per_example: float) -> None:
+        for h in self.hooks:
+            h.step(loss_per_example)
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        for h in self.hooks:
+            h.epoch_end(record)
+
+    def run_end(self, metrics: list[dict[str, Any]], completed: bool) -> None:
+        for h in self.hooks:
+            h.run_end(metrics, completed)
 
 
 @dataclass
@@ -124,6 +172,8 @@ def sgd_epoch(
             value = loss.item()
             if math.isfinite(value):
                 loss.backward()
+        except PPVAEError:
+            raise
         except ValueError as exc:  # distribution validation (train.validate_args) on NaN
             value, detail = float("nan"), str(exc).splitlines()[0]
         value = ctx.sum_gradients(params, value)
@@ -181,9 +231,17 @@ def restore(folder: RunDir, cfg: RunConfig, data: TensorData, pair: Pair,
     state.optim.load_state_dict(saved["optim"])
     objective.load_state_dict(saved.get("objective", {}))
     state.gen.set_state(saved["gen"])
-    if "data_gen" in saved and state.data_gen is not state.gen \
-            and saved.get("device_type") == ctx.device.type:
-        state.data_gen.set_state(saved["data_gen"])
+    epoch, seed = int(saved["epoch"]), cfg.train.seed
+    moved = saved.get("device_type", "cpu") != ctx.device.type
+    if moved and ctx.is_main:
+        warnings.warn(f"{folder.path} was trained on {saved.get('device_type', 'cpu')} and "
+                      f"resumes on {ctx.device.type}: the random draws of the epochs to come "
+                      "differ from those of an uninterrupted run", RuntimeWarning, stacklevel=3)
+    if state.data_gen is not state.gen:
+        if "data_gen" in saved and not moved:
+            state.data_gen.set_state(saved["data_gen"])
+        else:
+            state.data_gen.manual_seed(_rank_seed(seed + epoch, 0))
     rngs = saved.get("rng_ranks") or [saved["rng"]]
     if len(rngs) == ctx.world:
         torch.set_rng_state(rngs[ctx.rank])
@@ -192,10 +250,13 @@ def restore(folder: RunDir, cfg: RunConfig, data: TensorData, pair: Pair,
             warnings.warn(f"{folder.path} was trained by {len(rngs)} process(es) and resumes "
                           f"with {ctx.world}: the random draws of the epochs to come differ "
                           "from those of an uninterrupted run", RuntimeWarning, stacklevel=3)
-        torch.manual_seed(_rank_seed(cfg.train.seed + int(saved["epoch"]), ctx.rank))
-    cuda = saved.get("cuda_rng_ranks")
-    if ctx.device.type == "cuda" and cuda and len(cuda) == ctx.world:
-        torch.cuda.set_rng_state(cuda[ctx.rank], ctx.device)
+        torch.manual_seed(_rank_seed(seed + epoch, ctx.rank))
+    if ctx.device.type == "cuda":
+        cuda = saved.get("cuda_rng_ranks")
+        if cuda and len(cuda) == ctx.world and not moved:
+            torch.cuda.set_rng_state(cuda[ctx.rank], ctx.device)
+        else:
+            torch.cuda.manual_seed(_rank_seed(seed + epoch, ctx.rank))
     state.epoch = int(saved["epoch"])
     state.metrics = json.loads(saved["metrics"])
     return saved
@@ -274,8 +335,7 @@ def train(
     ctx = ctx or Context(device=resolve_device(cfg.train.device))
     hooks = hooks if hooks is not None and ctx.is_main else SilentHooks()
     folder = RunDir(run_dir)
-    if ctx.is_main:  # the others read the folder, never write it
-        folder.check(resume)
+    ctx.on_main(lambda: folder.check(resume))  # the others read the folder, never write it
     data = data.to(ctx.device)
     pair, objective, state = setup(cfg, data, ctx)
     saved = restore(folder, cfg, data, pair, objective, state, ctx) if resume else {}
@@ -288,19 +348,26 @@ def train(
         folder.write_metrics(state.metrics)
     sel = objective.selection
     best = min((m[sel] for m in state.metrics if sel and sel in m), default=math.inf)
-    with pyro.validation_enabled(cfg.train.validate_args):
-        for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
-            kept = str(folder.checkpoint) if folder.has_checkpoint() else None
-            record, weights = run_epoch(epoch, cfg, data, pair, objective, state, ctx, hooks,
-                                        kept)
-            state.epoch = epoch
-            state.metrics.append(record)
-            is_best = sel is not None and record.get(sel, math.inf) < best
-            best = record[sel] if is_best and sel else best
-            saved = checkpoint(cfg, data, pair, objective, state, weights, ctx)
-            if ctx.is_main:
-                folder.save(saved, state.metrics, best=is_best)
-            hooks.epoch_end(record)
+    hooks.run_start(RunStart(folder.path, cfg, data, pair, state.epoch + 1))
+    completed = False
+    try:
+        with pyro.validation_enabled(cfg.train.validate_args):
+            for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
+                kept = str(folder.checkpoint) if folder.has_checkpoint() else None
+                record, weights = run_epoch(epoch, cfg, data, pair, objective, state, ctx,
+                                            hooks, kept)
+                state.epoch = epoch
+                state.metrics.append(record)
+                is_best = sel is not None and record.get(sel, math.inf) < best
+                best = record[sel] if is_best and sel else best
+                saved = checkpoint(cfg, data, pair, objective, state, weights, ctx)
+                hooks.epoch_end(record)  # before the checkpoint: a resume redoes the epoch
+                if ctx.is_main:
+                    folder.save(saved, state.metrics, best=is_best)
+        ctx.barrier()  # the run folder is complete before any process goes on
+        completed = True
+    finally:
+        hooks.run_end(state.metrics, completed)
     if state.average is not None:  # the returned pair holds what the checkpoint holds
         state.average.copy_to_params()
     return TrainResult(folder.path, cfg, pair, state.metrics)
