@@ -19,7 +19,7 @@ from ppvae.distributed import setup, teardown
 from ppvae.errors import ConfigError, RunError
 from ppvae.pair import Pair
 from ppvae.registry import DATASETS
-from ppvae.rundir import CHECKPOINT, RunDir, check_source, load_run_pair
+from ppvae.rundir import CHECKPOINT, PREVIOUS, RunDir, check_source, config_of_run, load_run_pair
 from ppvae.train import HookList, Hooks, train
 
 
@@ -91,13 +91,18 @@ class Run:
 
 
 def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
-    """``runs/<config name>-<YYYYmmdd-HHMMSS>`` (with a suffix if that folder exists)."""
-    path = Path(base) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = path.with_name(f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
-    return path
+    """``runs/<config name>-<YYYYmmdd-HHMMSS>`` (with a suffix if taken), created here, so
+    that two runs started in the same second never share it."""
+    stamp, suffix = time.strftime("%Y%m%d-%H%M%S"), 1
+    while True:
+        path = Path(base) / (f"{cfg.name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            suffix += 1
+        except OSError as exc:
+            raise RunError(f"cannot create the run folder {path}: {exc}") from None
 
 
 def as_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str]) -> RunConfig:
@@ -119,17 +124,17 @@ def upstream_work(data: Component) -> list[tuple[RunConfig, str, bool]]:
         folder = RunDir(run_path)
         if folder.has_checkpoint():
             state = folder.load()
-            saved = from_dict(json.loads(state["config"]))
+            saved = config_of_run(json.loads(state["config"]), folder.checkpoint)
             if (saved.data, saved.model, saved.guide) != (stage.data, stage.model, stage.guide):
                 raise RunError(
                     f"data.run = {run_path} holds a run trained with another data/model/guide "
                     f"config than data.stage1 = {config_path}; point data.run at another folder")
             if int(state["epoch"]) >= stage.train.epochs:
                 continue
-        elif folder.has_info():
+        elif folder.file(PREVIOUS).is_file():
             raise RunError(
-                f"data.run = {run_path} holds a run without a checkpoint (stopped in its "
-                "first epoch?); delete that folder to train it afresh")
+                f"data.run = {run_path} has lost its last checkpoint but keeps the previous "
+                f"one: finish it with ppvae train --resume --previous --out {run_path}")
         work.append((stage, run_path, folder.has_checkpoint()))
     return work
 
@@ -148,14 +153,17 @@ def fit(
     data_dir: str | os.PathLike[str] | None = None,
     data: TensorData | None = None,
     resume: bool = False,
+    previous: bool = False,
     hooks: Hooks | None = None,
     upstream_hooks: Hooks | None = None,
 ) -> Run:
     """Train a config (object, dict or TOML path) and return the run.
 
     Started by ``torchrun`` with several processes, each process calls ``fit`` and trains
-    its share of every batch (see the README's "Scaling out"). ``upstream_hooks`` report the
-    training of runs the data derive from (M1 before M1+M2).
+    its share of every batch (see the README's "Scaling out"). ``resume`` continues the run
+    in ``out`` from its last checkpoint, or with ``previous`` from the one before it (kept in
+    case the last is damaged). ``upstream_hooks`` report the training of runs the data derive
+    from (M1 before M1+M2).
     """
     cfg = as_config(config)
     if cfg.train.tensorboard:  # a hook of the epoch loop; the trainer knows nothing of it
@@ -164,14 +172,22 @@ def fit(
         hooks = HookList([h for h in (hooks, TensorBoardHooks()) if h is not None])
     ctx, joined = setup(cfg.train.device)
     try:
-        run_dir = Path(out) if out is not None else ctx.broadcast(default_run_dir(cfg))
-        ctx.on_main(lambda: RunDir(run_dir).check(resume))  # before training upstream runs
+        run_dir = Path(out) if out is not None else \
+            ctx.broadcast(ctx.on_main(lambda: default_run_dir(cfg)))
+        name = PREVIOUS if previous else CHECKPOINT
+        ctx.on_main(lambda: RunDir(run_dir).check(resume, name))  # before any upstream run
         if data is None:  # the main process decides; every process trains its share
             for stage, path, again in ctx.broadcast(ctx.on_main(lambda: upstream_work(cfg.data))):
                 fit(stage, out=path, data_dir=data_dir, resume=again, hooks=upstream_hooks)
             main_data = ctx.on_main(lambda: load_data(cfg.data, data_dir))  # downloads once
             data = main_data if main_data is not None else load_data(cfg.data, data_dir)
-        result = train(cfg, data, run_dir, resume=resume, hooks=hooks, ctx=ctx)
+        try:
+            result = train(cfg, data, run_dir, resume=resume, previous=previous, hooks=hooks,
+                           ctx=ctx)
+        except BaseException:
+            if out is None and ctx.is_main:  # the folder made for this run
+                RunDir(run_dir).discard_if_unused()
+            raise
     finally:
         teardown(joined)
     result.pair.train(False)

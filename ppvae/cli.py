@@ -12,11 +12,13 @@ from typing import Any
 import torch
 
 from ppvae.config import apply_overrides, from_dict
-from ppvae.errors import ConfigError, PPVAEError
+from ppvae.errors import ConfigError, PPVAEError, RunError
 from ppvae.memory import keep_freed_memory
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 from ppvae.rundir import BEST, CHECKPOINT
+
+MAX_GRID = 100
 
 SHORTCUTS = {
     "epochs": "train.epochs",
@@ -55,32 +57,30 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("list", help="registered models, guides, ELBOs and datasets")
     common(sp)
 
-    sp = sub.add_parser("train", help="train a model/guide pair by SVI")
-    common(sp)
-    sp.add_argument("--config", help="TOML config file")
-    sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
-    sp.add_argument("--resume", action="store_true", help="continue the run in --out")
-    sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override a config value, e.g. --set model.z_dim=2")
-    for flag, key in SHORTCUTS.items():
-        sp.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {key}=...")
-    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sp.add_argument("--tensorboard", action="store_true",
-                    help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
-
-    sp = sub.add_parser("ssl", help="semi-supervised training with few labels (e.g. M2)")
-    common(sp)
-    sp.add_argument("--config", help="TOML config with a [semi] table")
-    sp.add_argument("--labels", type=positive, help="labelled examples (same number per class)")
-    sp.add_argument("--seed", type=int, help="seed of the label draw and of training")
-    sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
-    sp.add_argument("--resume", action="store_true", help="continue the run in --out")
-    sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    sp.add_argument("--epochs", help="same as --set train.epochs=...")
-    sp.add_argument("--device", help="same as --set train.device=... (auto, cpu, cuda, cuda:N)")
-    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sp.add_argument("--tensorboard", action="store_true",
-                    help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
+    for name, helptext in [("train", "train a model/guide pair by SVI"),
+                           ("ssl", "train with a [semi] table: few labels (e.g. M2)")]:
+        sp = sub.add_parser(name, help=helptext)
+        common(sp)
+        sp.add_argument("--config", help="TOML config file" + (" with a [semi] table"
+                                                              if name == "ssl" else ""))
+        sp.add_argument("--out", help="run folder (default runs/<config>-<time>)")
+        sp.add_argument("--resume", action="store_true", help="continue the run in --out")
+        sp.add_argument("--previous", action="store_true",
+                        help="with --resume: from the checkpoint before the last "
+                             "(checkpoint.prev.pt)")
+        sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set model.z_dim=2")
+        for flag, key in SHORTCUTS.items():
+            helpflag = f"same as --set {key}=..."
+            if name == "ssl" and flag == "seed":
+                helpflag = "seed of the label draw (semi.label_seed) and of training"
+            sp.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=helpflag)
+        if name == "ssl":
+            sp.add_argument("--labels", type=positive,
+                            help="labelled examples, the same number per class (semi.labels)")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+        sp.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
 
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
     common(sp)
@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("run")
         sp.add_argument("--out", help=f"PNG path (default RUN/{name}.png)")
         sp.add_argument("--n", type=positive, help="how many examples / samples (grid: --grid)")
-        sp.add_argument("--grid", type=positive, default=20, help="manifold grid side")
+        sp.add_argument("--grid", type=positive, default=20,
+                        help=f"manifold grid side (at most {MAX_GRID})")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
         if name == "confusion":
@@ -143,6 +144,8 @@ def _train(args: argparse.Namespace) -> int:
             overrides.append(f"semi.label_seed={args.seed}")
     if args.resume and not args.out:
         raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+    if args.previous and not args.resume:
+        raise ConfigError("--previous goes with --resume")
     if args.config:
         raw: dict[str, Any] = load_config(args.config).to_dict()
         if args.command == "ssl" and "semi" not in raw:
@@ -150,8 +153,9 @@ def _train(args: argparse.Namespace) -> int:
                 f"ssl needs a config with a [semi] table; {args.config} has none "
                 "(see configs/m2_mnist.toml)"
             )
-    elif args.resume:
+    elif args.resume:  # the run's own config; plugins only from --plugin
         raw = read_run_info(Path(args.out))[0].to_dict()
+        raw["plugins"] = []
     else:
         raise ConfigError("train needs --config FILE (or --resume --out RUN_DIR)")
     raw = apply_overrides(raw, overrides)
@@ -168,7 +172,8 @@ def _train(args: argparse.Namespace) -> int:
     hooks = TqdmHooks(show, header=f"run folder: {out}\nmodel {cfg.model.name}, guide "
                                    f"{cfg.guide.name}, elbo {cfg.train.elbo}"
                                    + (f", {world} processes" if world > 1 else ""))
-    run = fit(cfg, out=out, data_dir=args.data_dir, resume=args.resume, hooks=hooks,
+    run = fit(cfg, out=out, data_dir=args.data_dir, resume=args.resume,
+              previous=args.previous, hooks=hooks,
               upstream_hooks=TqdmHooks(show, header=f"preparing {cfg.data.name}: "
                                                     "training its model"))
     if run.metrics and main_process:
@@ -191,7 +196,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     run = load(args.run, checkpoint=BEST if args.best else CHECKPOINT,
                device=args.device)
     data = run.load_data(args.data_dir)
-    n = min(args.n, data.n_test) if args.n else data.n_test
+    if args.n and args.n > data.n_test:
+        raise ConfigError(f"--n {args.n} is more than the run's {data.n_test} test examples")
+    n = args.n or data.n_test
     torch.manual_seed(args.seed)
     if n < 2:
         raise ConfigError("evaluate needs at least 2 test examples (--n >= 2)")
@@ -209,7 +216,11 @@ def _evaluate(args: argparse.Namespace) -> int:
               f"(argmax of q(y|x), {n} images, "
               f"{'best-validation' if args.best else 'last'} checkpoint)")
     out = Path(run.run_dir) / f"evaluate-k{args.k}{f'-n{args.n}' if args.n else ''}.json"
-    out.write_text(json.dumps(result, indent=2))
+    try:
+        out.write_text(json.dumps(result, indent=2))
+    except OSError as exc:
+        raise RunError(f"the results above could not be saved to {out} ({exc.strerror or exc})"
+                       ) from None
     print(f"saved {out}")
     return 0
 
@@ -243,6 +254,9 @@ def _figure(args: argparse.Namespace) -> int:
         fig = plots.class_samples_figure(run.pair, spec.num_classes, args.n or 10, spec.x_dim,
                                          spec.image_shape, semi.label_site, to_images)
     elif cmd == "manifold":
+        if args.grid > MAX_GRID:
+            raise ConfigError(f"--grid {args.grid} would decode {args.grid ** 2:,} images into "
+                              f"one picture; at most {MAX_GRID} (a {MAX_GRID}x{MAX_GRID} grid)")
         fig = plots.manifold_figure(run.pair, args.grid, spec.x_dim, spec.image_shape)
     elif cmd == "sample":
         # image data: no data needed; 2-D data: the samples are drawn over the test set
@@ -289,6 +303,12 @@ def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int
     except PPVAEError as exc:
         print(f"ppvae: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a read-only or full file system, a folder where a file goes
+        where = f" {exc.filename}" if exc.filename else ""
+        kept = " (the last good checkpoint is kept)" if args.command in ("train", "ssl") else ""
+        print(f"ppvae: error: cannot write or read{where}: {exc.strerror or exc}{kept}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
         kept = out and args.command in ("train", "ssl") and (Path(out) / CHECKPOINT).is_file()

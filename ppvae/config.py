@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +74,12 @@ class TrainConfig:
         for name in ("num_particles", "epochs", "batch_size", "eval_batch_size", "image_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be > 0; got {self.lr}")
-        if not self.adam_eps > 0:
-            raise ConfigError(f"train.adam_eps must be > 0; got {self.adam_eps}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr must be a finite number > 0; got {self.lr}")
+        if not (math.isfinite(self.adam_eps) and self.adam_eps > 0):
+            raise ConfigError(f"train.adam_eps must be a finite number > 0; got {self.adam_eps}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)
@@ -107,8 +110,10 @@ class SemiConfig:
         if self.labels < 1 or self.labelled_batch_size < 1 or self.n_valid < 0:
             raise ConfigError("semi.labels and semi.labelled_batch_size must be >= 1, "
                               "semi.n_valid >= 0")
-        if self.alpha < 0:
-            raise ConfigError(f"semi.alpha must be >= 0; got {self.alpha}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"semi.alpha must be a finite number >= 0; got {self.alpha}")
+        if not 0 <= self.label_seed < 2**32:
+            raise ConfigError(f"semi.label_seed must be in 0..{2**32 - 1}; got {self.label_seed}")
         if not self.labelled_weight > 0:
             raise ConfigError(f"semi.labelled_weight must be > 0; got {self.labelled_weight}")
 
@@ -161,15 +166,20 @@ def _component(reg: Registry[Any], raw: Any, where: str) -> Component:
     return Component(name, build(entry.config, values, where))
 
 
-def from_dict(raw: dict[str, Any], name: str | None = None) -> RunConfig:
-    """A :class:`RunConfig` from a parsed TOML/JSON dict; plugins are imported first."""
+def from_dict(raw: dict[str, Any], name: str | None = None, *,
+              import_plugins: bool = True) -> RunConfig:
+    """A :class:`RunConfig` from a parsed TOML/JSON dict; the plugins it names are imported
+    first unless ``import_plugins`` is False (configs recorded in run folders)."""
     from ppvae.plugins import load_plugins
 
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a table; got {type(raw).__name__}")
     check_keys(raw, TOP_KEYS, "top level")
     plugins = raw.get("plugins", [])
     if isinstance(plugins, str) or not isinstance(plugins, list):
         raise ConfigError(f"plugins must be a list of module names; got {plugins!r}")
-    load_plugins(plugins)
+    if import_plugins:
+        load_plugins(plugins)
     for section in ("data", "model", "guide"):
         if section not in raw:
             raise ConfigError(f"config needs a [{section}] table")
@@ -229,9 +239,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (TOML files are): {exc}") from None
     raw.setdefault("name", path.stem)
     return from_dict(apply_overrides(raw, overrides or []))
 

@@ -67,9 +67,21 @@ def sample_sites(trace: poutine.Trace) -> dict[str, dict]:
     }
 
 
-def _shape(site: dict) -> tuple[int, ...]:
+def _shapes(site: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
     fn = site["fn"]
-    return tuple(fn.batch_shape) + tuple(fn.event_shape)
+    return tuple(fn.batch_shape), tuple(fn.event_shape)
+
+
+CHECK_BATCHES = (7, 11, 13, 17)  # primes: a check batch that equals no other dimension
+
+
+def check_batch(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor,
+                                                                   torch.Tensor | None]:
+    """Rows of ``x`` (and ``y``), repeated as needed, in a number that is none of the data's
+    dimensions, so that a shape bug cannot hide behind a coincidence."""
+    size = next(p for p in CHECK_BATCHES if p not in x.shape[1:])
+    idx = torch.arange(size, device=x.device) % x.shape[0]
+    return x[idx], (y[idx] if y is not None else None)
 
 
 def _trace(fn: PyroModule, who: str, x: torch.Tensor, y: torch.Tensor | None) -> poutine.Trace:
@@ -77,8 +89,10 @@ def _trace(fn: PyroModule, who: str, x: torch.Tensor, y: torch.Tensor | None) ->
         with torch.no_grad():
             return poutine.trace(fn).get_trace(x, y)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = " (a missing .to_event(1)?)" if "Shape mismatch" in first else ""
         raise IncompatiblePairError(
-            f"the {who} failed on a batch of shape {tuple(x.shape)}: {exc}"
+            f"the {who} failed on a batch of shape {tuple(x.shape)}: {first}{hint}"
         ) from exc
 
 
@@ -87,26 +101,44 @@ def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> in
 
     Returns the model's maximum plate nesting.
     """
-    x = x[:2]
-    y = y[:2] if y is not None else None
-    mtr = _trace(pair.model, "model", x, y)
-    gtr = _trace(pair.guide, "guide", x, y)
+    # the draws of a 2-row trace are part of every run's random stream since the first
+    # release (kept so that runs reproduce); the check itself uses a prime-size batch and
+    # leaves the random state as it found it
+    _trace(pair.model, "model", x[:2], y[:2] if y is not None else None)
+    _trace(pair.guide, "guide", x[:2], y[:2] if y is not None else None)
+    x, y = check_batch(x, y)
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        mtr = _trace(pair.model, "model", x, y)
+        gtr = _trace(pair.guide, "guide", x, y)
     msites = sample_sites(mtr)
     gsites = sample_sites(gtr)
     latent = {n for n, s in msites.items() if not s["is_observed"]}
     problems = []
     if OBS_SITE not in msites or not msites[OBS_SITE]["is_observed"]:
         problems.append(f"the model must observe the data at a sample site named {OBS_SITE!r}")
+    else:
+        batch, event = _shapes(msites[OBS_SITE])
+        if batch[-1:] != (x.shape[0],) or event != tuple(x.shape[1:]):
+            problems.append(
+                f"the model's site {OBS_SITE!r} has batch shape {batch} and event shape {event} "
+                f"for a batch of shape {tuple(x.shape)}; expected batch (..., {x.shape[0]}) and "
+                f"event {tuple(x.shape[1:])} (a missing .to_event(1)?)")
     if missing := sorted(latent - set(gsites)):
         problems.append(f"model latent site(s) {missing} have no site in the guide")
     if extra := sorted(set(gsites) - latent):
         problems.append(f"guide site(s) {extra} are not latent sites of the model")
     for name in sorted(latent & set(gsites)):
-        ms, gs = _shape(msites[name]), _shape(gsites[name])
-        if ms != gs:
+        (mb, me), (gb, ge) = _shapes(msites[name]), _shapes(gsites[name])
+        if mb + me != gb + ge:
             problems.append(
-                f"latent site {name!r}: model shape {ms} but guide shape {gs} "
+                f"latent site {name!r}: model shape {mb + me} but guide shape {gb + ge} "
                 "(do model.z_dim and guide.z_dim agree?)"
+            )
+        elif me != ge:
+            problems.append(
+                f"latent site {name!r}: model event shape {me} but guide event shape {ge} "
+                f"(batch shapes {mb} and {gb}): a missing .to_event(1)?"
             )
     if problems:
         raise IncompatiblePairError(

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from ppvae.errors import ConfigError
+from ppvae.errors import ConfigError, RunError
 from ppvae.latent import (
     class_conditional,
     decode,
@@ -194,6 +194,12 @@ def confusion_figure(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
 def save(fig: Figure, path: str | Path) -> Path:
     """Save a figure as PNG and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"figures are PNG files: --out {path} must end in .png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise RunError(f"cannot write {path} ({exc.strerror or exc}); give --out PATH "
+                       "somewhere writable") from None
     return path

@@ -7,6 +7,8 @@ and data config, same data source, same schedule) live here too.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import pickle
@@ -19,13 +21,15 @@ import torch
 
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import DataSpec, TensorData
-from ppvae.errors import RunError
+from ppvae.errors import RunError, UnknownNameError
 from ppvae.pair import Pair, build_pair, check_pair
 
 RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
 BEST = "best.pt"
+LOCK = ".lock"
 KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
 
 
@@ -106,11 +110,46 @@ def check_source(saved: str, current: str, run_dir: Path) -> None:
         )
 
 
+def checksum(obj: Any) -> str:
+    """SHA-256 of a checkpoint's contents (tensors by dtype, shape and bytes; the rest by
+    repr), independent of how ``torch.save`` lays them out."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if torch.is_tensor(x):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(x.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=str):
+                h.update(repr(k).encode())
+                feed(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                feed(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    feed({k: v for k, v in obj.items() if k != "checksum"})
+    return h.hexdigest()
+
+
 class RunDir:
-    """One run folder and the files in it."""
+    """One run folder and the files in it.
+
+    A run folder holds a run once it has a checkpoint; ``run.json`` and ``metrics.jsonl``
+    are written with every checkpoint, so they always describe it. The previous checkpoint
+    is kept as ``checkpoint.prev.pt``. One process at a time owns the folder
+    (:meth:`lock`).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock: Any = None
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -123,38 +162,93 @@ class RunDir:
         return self.checkpoint.is_file()
 
     def has_info(self) -> bool:
-        """Whether ``run.json`` exists (a run was started here)."""
+        """Whether ``run.json`` exists."""
         return self.file(RUN_JSON).exists()
 
-    def check(self, resume: bool) -> None:
-        """A resumed run needs its checkpoint; a new run needs an unused folder."""
+    def check(self, resume: bool, name: str = CHECKPOINT) -> None:
+        """A resumed run needs its checkpoint; a new run needs a folder without one (a
+        folder whose run stopped before its first checkpoint is started afresh)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path} is a file, not a run folder; choose another --out")
         if resume:
-            if not self.has_checkpoint():
-                raise RunError(f"nothing to resume: no checkpoint at {self.checkpoint}")
-        elif self.checkpoint.exists() or self.file(RUN_JSON).exists():
+            if self.file(name).is_file():
+                return
+            if self.file(PREVIOUS).is_file():
+                raise RunError(f"{self.file(name)} is missing, but the previous checkpoint is "
+                               f"there: resume from it with --previous")
+            if self.has_info():
+                raise RunError(f"nothing to resume: the run in {self.path} stopped before its "
+                               "first checkpoint; start it again with the same command "
+                               "without --resume")
+            raise RunError(f"nothing to resume: no checkpoint at {self.file(name)}")
+        if self.has_checkpoint() or self.file(PREVIOUS).is_file():
             raise RunError(
                 f"{self.path} already holds a run; continue it with --resume "
                 "(resume=True) or choose another output folder"
             )
 
+    def lock(self) -> None:
+        """Own the folder until the process ends or :meth:`unlock` (another process that
+        tries is refused); also removes temporary files a killed run left."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunError(f"cannot write the run folder {self.path}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunError(f"{self.path} is in use by another ppvae process (pid {holder}); "
+                           "wait for it to end or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock = fd
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
+
+    def discard_if_unused(self) -> None:
+        """Remove the folder if a failed start left nothing in it but its lock file."""
+        if not self.path.is_dir() or self.has_checkpoint():
+            return
+        for name in (LOCK,):
+            self.file(name).unlink(missing_ok=True)
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        try:
+            self.path.rmdir()
+        except OSError:  # something else is in it: leave it
+            pass
+
     def read_info(self) -> RunInfo:
-        """The config, data spec and data source saved in ``run.json``."""
+        """The config, data spec and data source saved in ``run.json`` (plugins named there
+        are not imported: a run folder never runs code)."""
         path = self.file(RUN_JSON)
         if not path.is_file():
             raise RunError(f"{self.path} is not a ppvae run folder (no {RUN_JSON})")
-        info = json.loads(path.read_text())
-        s = info["spec"]
-        spec = DataSpec(
-            x_dim=int(s["x_dim"]),
-            image_shape=tuple(s["image_shape"]) if s.get("image_shape") else None,
-            num_classes=s.get("num_classes"),
-        )
-        return RunInfo(from_dict(info["config"]), spec, info.get("data_source", ""))
+        try:
+            info = json.loads(path.read_text())
+            s = info["spec"]
+            spec = DataSpec(
+                x_dim=int(s["x_dim"]),
+                image_shape=tuple(s["image_shape"]) if s.get("image_shape") else None,
+                num_classes=s.get("num_classes"),
+            )
+            raw = info["config"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunError(f"{path} is damaged ({type(exc).__name__}: {exc})") from None
+        return RunInfo(config_of_run(raw, path), spec, info.get("data_source", ""))
 
-    def write_info(self, cfg: RunConfig, data: TensorData) -> None:
-        """Record the config and the data's shape (enough to rebuild the pair without data)."""
+    def info_text(self, cfg: RunConfig, data: TensorData) -> str:
+        """``run.json``: the config and the data's shape (enough to rebuild the pair)."""
         spec = data.spec
-        info = {
+        return json.dumps({
             "config": cfg.to_dict(),
             "data_source": data.source,
             "spec": {
@@ -162,9 +256,7 @@ class RunDir:
                 "image_shape": list(spec.image_shape) if spec.image_shape else None,
                 "num_classes": spec.num_classes,
             },
-        }
-        self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.file(RUN_JSON), json.dumps(info, indent=2))
+        }, indent=2)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The per-epoch records (empty if there are none)."""
@@ -177,22 +269,42 @@ class RunDir:
         atomic_write_text(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
 
     def load(self, name: str = CHECKPOINT) -> dict[str, Any]:
-        """A checkpoint of this run (``checkpoint.pt`` or ``best.pt``), on the CPU."""
-        return load_checkpoint(self.file(name))
+        """A checkpoint of this run (``checkpoint.pt``, ``checkpoint.prev.pt`` or
+        ``best.pt``) on the CPU, its checksum verified."""
+        path = self.file(name)
+        state = load_checkpoint(path)
+        if "checksum" in state and checksum(state) != state["checksum"]:
+            hint = ""
+            if name == CHECKPOINT and self.file(PREVIOUS).is_file():
+                hint = (f"; the previous checkpoint ({PREVIOUS}) is kept: resume from it with "
+                        "--resume --previous")
+            raise RunError(f"{path} is damaged (its contents do not match their checksum)"
+                           f"{hint}")
+        return state
 
-    def save(self, state: dict[str, Any], metrics: list[dict[str, Any]], best: bool) -> None:
-        """Save an epoch's state (and as ``best.pt`` when it is the best so far), then the
-        metrics that go with it."""
+    def save(self, state: dict[str, Any], metrics: list[dict[str, Any]], best: bool,
+             info: str) -> None:
+        """Save an epoch's state with its checksum (as ``best.pt`` too when it is the best so
+        far), keeping the previous checkpoint; then ``run.json`` (``info``) and the metrics
+        that go with it."""
         state = to_cpu(state)
+        state["checksum"] = checksum(state)
         if best:  # before the last checkpoint moves on
             atomic_save(state, self.file(BEST))
+        if self.has_checkpoint():  # the last good one stays, whatever happens next
+            tmp = self.file(f".{PREVIOUS}.tmp")
+            tmp.unlink(missing_ok=True)
+            os.link(self.checkpoint, tmp)
+            os.replace(tmp, self.file(PREVIOUS))
+        atomic_write_text(self.file(RUN_JSON), info)
         atomic_save(state, self.checkpoint)
         self.write_metrics(metrics)
 
     def check_resume(self, state: dict[str, Any], cfg: RunConfig, source: str) -> None:
-        """Refuse to resume with another model/guide/data config, other data or a schedule
-        that would change the epochs already trained."""
-        saved = from_dict(json.loads(state["config"]))
+        """Refuse to resume with another model/guide/data config, other data, another label
+        split, fewer epochs than trained, or a schedule that would change the epochs already
+        trained."""
+        saved = config_of_run(json.loads(state["config"]), self.checkpoint)
         if saved.model != cfg.model or saved.guide != cfg.guide or saved.data != cfg.data:
             raise RunError(
                 f"{self.path} was trained with another data/model/guide config; "
@@ -206,12 +318,31 @@ class RunDir:
                 f"{self.path} was trained with another [semi] table (or without one); the "
                 f"labels, their draw and the validation set ({', '.join(split)}) must stay")
         t, s = cfg.train, saved.train
+        done = int(state["epoch"])
+        if t.epochs < done:
+            raise RunError(f"{self.path} has trained {done} epochs; train.epochs = {t.epochs} "
+                           f"would end before that (give --epochs {done} or more)")
         if s.lr_schedule == "burda_scaled" and s.epochs != t.epochs:
             raise RunError(
                 f"{self.path} uses lr_schedule 'burda_scaled', which spreads its stages over "
                 f"train.epochs: resuming with {t.epochs} instead of {s.epochs} "
                 "epochs would change the learning rates of the epochs already trained"
             )
+
+
+def config_of_run(raw: Any, where: Path) -> RunConfig:
+    """A run's recorded config, without importing the plugins it names; when one of its
+    names is not registered, the error names the plugins to load."""
+    try:
+        return from_dict(raw, import_plugins=False)
+    except UnknownNameError as exc:
+        plugins = raw.get("plugins") if isinstance(raw, dict) else None
+        if plugins:
+            raise RunError(
+                f"{where} was trained with plugin(s) {', '.join(plugins)}, which register "
+                f"{exc.kind} {exc.name!r}; ppvae never imports code named in a run folder: "
+                "load them yourself (--plugin MODULE, or import them in Python)") from None
+        raise
 
 
 class LoadedPair(NamedTuple):

@@ -163,6 +163,9 @@ def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | 
 
     if y_train is None or not num_classes:
         raise ConfigError("semi-supervised training needs a dataset with labels")
+    if cfg.n_valid >= y_train.shape[0]:
+        raise ConfigError(f"semi.n_valid = {cfg.n_valid} leaves no training images: the data "
+                          f"have {y_train.shape[0]}")
     if cfg.labels >= y_train.shape[0] - cfg.n_valid:
         raise ConfigError(
             f"semi.labels = {cfg.labels} leaves no unlabelled images: there are "

@@ -30,7 +30,7 @@ from ppvae.distributed import Context, resolve_device
 from ppvae.errors import ConfigError, PPVAEError, TrainingDiverged
 from ppvae.objectives import Objective, make_objective
 from ppvae.pair import Pair, build_pair, check_pair
-from ppvae.rundir import RunDir, load_pair_state
+from ppvae.rundir import CHECKPOINT, PREVIOUS, RunDir, load_pair_state
 from ppvae.schedules import learning_rate
 
 
@@ -222,12 +222,12 @@ def check_world(batch_size: int, n: int, ctx: Context) -> None:
                           f"fewer than the {ctx.world} processes; change train.batch_size")
 
 
-def restore(folder: RunDir, cfg: RunConfig, data: TensorData, pair: Pair,
+def restore(folder: RunDir, name: str, cfg: RunConfig, data: TensorData, pair: Pair,
             objective: Objective, state: TrainState, ctx: Context) -> dict[str, Any]:
-    """Continue from the run's checkpoint; returns it."""
-    saved = folder.load()
+    """Continue from the run's checkpoint ``name``; returns it."""
+    saved = folder.load(name)
     folder.check_resume(saved, cfg, data.source)
-    load_pair_state(pair, saved.get("live", saved), folder.checkpoint)
+    load_pair_state(pair, saved.get("live", saved), folder.file(name))
     state.optim.load_state_dict(saved["optim"])
     objective.load_state_dict(saved.get("objective", {}))
     state.gen.set_state(saved["gen"])
@@ -328,24 +328,44 @@ def train(
     run_dir: str | os.PathLike[str],
     *,
     resume: bool = False,
+    previous: bool = False,
     hooks: Hooks | None = None,
     ctx: Context | None = None,
 ) -> TrainResult:
-    """Train ``cfg``'s pair on ``data``, checkpointing into ``run_dir`` after every epoch."""
+    """Train ``cfg``'s pair on ``data``, checkpointing into ``run_dir`` after every epoch;
+    ``resume`` continues from the last checkpoint (``previous``: the one before it)."""
     ctx = ctx or Context(device=resolve_device(cfg.train.device))
     hooks = hooks if hooks is not None and ctx.is_main else SilentHooks()
     folder = RunDir(run_dir)
-    ctx.on_main(lambda: folder.check(resume))  # the others read the folder, never write it
+
+    def own() -> None:  # one process owns the folder; the others read it, never write it
+        folder.lock()
+        folder.check(resume, PREVIOUS if previous else CHECKPOINT)
+
+    created = ctx.is_main and not folder.path.exists()
+    ctx.on_main(own)
+    try:
+        return _train(cfg, data, folder, resume, previous, hooks, ctx)
+    except BaseException:
+        folder.unlock()
+        if created:  # a start that failed before its first checkpoint leaves no folder
+            folder.discard_if_unused()
+        raise
+    finally:
+        folder.unlock()
+
+
+def _train(cfg: RunConfig, data: TensorData, folder: RunDir, resume: bool, previous: bool,
+           hooks: Hooks, ctx: Context) -> TrainResult:
     data = data.to(ctx.device)
     pair, objective, state = setup(cfg, data, ctx)
-    saved = restore(folder, cfg, data, pair, objective, state, ctx) if resume else {}
+    name = PREVIOUS if previous else CHECKPOINT
+    saved = restore(folder, name, cfg, data, pair, objective, state, ctx) if resume else {}
     if cfg.train.ema > 0:
         state.average = ParamAverage(pair.parameters(), cfg.train.ema)
         if "average" in saved:
             state.average.load_state_dict(saved["average"])
-    if ctx.is_main:
-        folder.write_info(cfg, data)
-        folder.write_metrics(state.metrics)
+    info = folder.info_text(cfg, data)
     sel = objective.selection
     best = min((m[sel] for m in state.metrics if sel and sel in m), default=math.inf)
     hooks.run_start(RunStart(folder.path, cfg, data, pair, state.epoch + 1))
@@ -363,7 +383,7 @@ def train(
                 saved = checkpoint(cfg, data, pair, objective, state, weights, ctx)
                 hooks.epoch_end(record)  # before the checkpoint: a resume redoes the epoch
                 if ctx.is_main:
-                    folder.save(saved, state.metrics, best=is_best)
+                    folder.save(saved, state.metrics, best=is_best, info=info)
         ctx.barrier()  # the run folder is complete before any process goes on
         completed = True
     finally:

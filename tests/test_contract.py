@@ -64,7 +64,7 @@ def test_known_pairs_are_registered():
 def test_guide_with_other_z_dim_is_refused():
     m, g = MODELS.entry("vae"), GUIDES.entry("normal")
     pair = Pair(m.obj(m.config(z_dim=4), SPEC), g.obj(g.config(z_dim=3), SPEC))
-    with pytest.raises(IncompatiblePairError, match=r"latent site 'z': model shape \(2, 4\) but"):
+    with pytest.raises(IncompatiblePairError, match=r"latent site 'z': model shape \(7, 4\) but"):
         check_pair(pair, small_batch(SPEC.x_dim))
 
 

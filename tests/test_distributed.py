@@ -171,3 +171,19 @@ def test_a_batch_the_processes_cannot_share_is_refused(tmp_path, in_repo):
     assert "must be divisible by the number of processes (2)" in text
     assert "ppvae: error: train.batch_size = 33 is the global batch" in text
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_a_semi_supervised_run_shares_its_labelled_batches(tmp_path, in_repo, data_dir):
+    out = tmp_path / "m2"
+    finish(torchrun(2, ["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"),
+                        "--labels", "20", "--set", "data.n_train=600", "--set", "data.n_test=100",
+                        "--set", "semi.n_valid=100", "--set", "model.hidden=[16]",
+                        "--set", "guide.hidden=[16]", "--set", "guide.classifier_hidden=[16]",
+                        "--set", "semi.labelled_batch_size=10", "--batch-size", "50",
+                        "--epochs", "2", "--device", "cpu", "--data-dir", str(data_dir),
+                        "--out", str(out)]))
+    run = load(out)
+    assert [m["epoch"] for m in run.metrics] == [1, 2]
+    assert all(0 <= m["valid_error"] <= 1 and 0 <= m["test_error"] <= 1 for m in run.metrics)
+    assert run.metrics[1]["train_elbo"] > run.metrics[0]["train_elbo"]
+    assert (out / "best.pt").is_file()

@@ -54,7 +54,7 @@ def test_mismatched_guide_is_refused_before_training(tmp_path, capsys):
     rc, err = run_cli(["train", "--config", TOY, "--set", "guide.z_dim=3", "--out", str(out)],
                       capsys)
     assert rc == 2
-    assert "latent site 'z': model shape (2, 1) but guide shape (2, 3)" in err
+    assert "latent site 'z': model shape (7, 1) but guide shape (7, 3)" in err
     assert not (out / "checkpoint.pt").exists()
 
 
@@ -120,12 +120,12 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
     cfg = {
         "name": "nan",
         "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
-        "model": {"name": "test_nan_after", "after": 25},  # 1 check + 10 steps an epoch
+        "model": {"name": "test_nan_after", "after": 25},  # 2 checks + 10 steps an epoch
         "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
         "train": {"epochs": 5, "batch_size": 20},
     }
     out = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match="epoch 3, step 5") as info:
+    with pytest.raises(TrainingDiverged, match="epoch 3, step 4") as info:
         fit(cfg, out=out)
     assert info.value.checkpoint == str(out / "checkpoint.pt")
     state = torch.load(out / "checkpoint.pt", weights_only=True)
@@ -143,7 +143,7 @@ def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path):
         "guide": {"name": "normal", "z_dim": 1, "hidden": [4]},
         "train": {"epochs": 2, "batch_size": 20, "validate_args": True},
     }
-    with pytest.raises(TrainingDiverged, match="epoch 1, step 5"):
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 4"):
         fit(cfg, out=tmp_path / "run")
 
 
@@ -178,7 +178,7 @@ def test_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
 
 
 def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys):
-    from ppvae.rundir import atomic_save
+    from ppvae.rundir import atomic_save, checksum
 
     out = tmp_path / "run"
     fit({"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},
@@ -188,6 +188,7 @@ def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys)
          "train": {"epochs": 1, "batch_size": 50}}, out=out)
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     state["model"] = {f"old.{k}": v for k, v in state["model"].items()}  # renamed layers
+    state["checksum"] = checksum(state)
     atomic_save(state, out / "checkpoint.pt")
     rc, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.png")], capsys)
     assert rc == 2

@@ -172,7 +172,7 @@ def test_min_std_keeps_only_the_active_units(tmp_path, stage1, data_dir):
             VAEFeaturesOptions(run="r", min_std=bad).validate()
 
 
-def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_path, stage1,
+def test_feature_run_from_another_config_or_without_checkpoint(tmp_path, stage1,
                                                                           data_dir):
     run = tmp_path / "m1"
     other = tmp_path / "other.toml"
@@ -182,9 +182,13 @@ def test_feature_run_from_another_config_or_without_checkpoint_is_refused(tmp_pa
     comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1)))
     with pytest.raises(RunError, match="another data/model/guide config than data.stage1"):
         prepare(comp, data_dir)
-    (run / "checkpoint.pt").unlink()
-    with pytest.raises(RunError, match="without a checkpoint"):
+    (run / "checkpoint.pt").unlink()  # lost: the previous one is offered
+    with pytest.raises(RunError, match="keeps the previous one: finish it with ppvae train "
+                                       "--resume --previous"):
         prepare(comp, data_dir)
+    (run / "checkpoint.prev.pt").unlink()  # no checkpoint at all: not a run, trained afresh
+    prepare(comp, data_dir)
+    assert (run / "checkpoint.pt").is_file()
 
 
 def test_m2_run_refuses_features_that_changed_since(tmp_path, stage1, data_dir, capsys):
@@ -218,7 +222,7 @@ def test_ssl_checks_its_output_folder_before_training_the_feature_vae(tmp_path, 
 
     out, m1 = tmp_path / "m1m2", tmp_path / "m1"
     out.mkdir()
-    (out / "run.json").write_text("{}")
+    (out / "checkpoint.pt").write_bytes(b"a run's checkpoint")
     rc = main(["ssl", "--config", str(REPO / "configs" / "m1m2_mnist.toml"),
                "--set", f"data.run={m1}", "--set", f"data.stage1={stage1}",
                "--data-dir", str(data_dir), "--out", str(out), "--no-progress"])

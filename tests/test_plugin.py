@@ -125,10 +125,17 @@ def test_user_pair_trains_through_the_cli(tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["config"]["plugins"] == ["my_model", "my_guide"]
 
-    # a fresh process re-imports the plugins recorded in the run
-    evaluated = ppvae(["evaluate", "run", "--k", "10", "--no-progress"], tmp_path)
+    # opening the run imports nothing named in it: the message names the plugins to load
+    (tmp_path / "my_model.py").write_text(
+        textwrap.dedent(USER_MODEL) + "\nopen('imported.txt', 'w').write('yes')\n")
+    refused = ppvae(["evaluate", "run", "--k", "10", "--no-progress"], tmp_path)
+    assert refused.returncode == 2
+    assert "trained with plugin(s) my_model, my_guide" in refused.stderr
+    assert "--plugin" in refused.stderr and not (tmp_path / "imported.txt").exists()
+    evaluated = ppvae(["evaluate", "run", "--k", "10", "--no-progress", "--plugin", "my_model",
+                       "--plugin", "my_guide"], tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "test log p(x)" in evaluated.stdout
+    assert "test log p(x)" in evaluated.stdout and (tmp_path / "imported.txt").exists()
 
 
 def test_plugin_given_as_a_file_path(tmp_path):

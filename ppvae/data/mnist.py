@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from ppvae.data.base import DataSpec, TensorData, missing_files_error
-from ppvae.errors import ConfigError
+from ppvae.errors import ConfigError, DataNotFoundError
 from ppvae.registry import DATASETS
 
 RAW_FILES = [
@@ -45,7 +45,12 @@ def _torchvision_mnist(root: Path, train: bool, download: bool) -> tuple[torch.T
         raise missing_files_error("MNIST", raw, RAW_FILES, "downloads are off")
     try:
         ds = MNIST(str(root), train=train, download=not have)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, AssertionError, IndexError) as exc:
+        if have:  # torchvision checks the files' headers with assert
+            raise DataNotFoundError(
+                f"the MNIST files in {raw} cannot be read ({type(exc).__name__}: {exc}); they "
+                "look damaged or truncated: replace them (see the data README for their md5)"
+            ) from None
         raise missing_files_error("MNIST", raw, RAW_FILES, f"download failed: {exc}") from None
     return ds.data, ds.targets
 

@@ -1,0 +1,176 @@
+"""Bad input gets exit code 2 and a message; run folders cannot be corrupted or shared.
+
+The table grows with every new option: each row is a command line and a piece of the
+message it must print on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from ppvae import load
+from ppvae.api import default_run_dir
+from ppvae.cli import main
+from ppvae.config import load_config
+from ppvae.guides import NormalGuide
+from ppvae.registry import GUIDES
+from ppvae.rundir import RunDir
+from tests.conftest import REPO
+
+TOY = str(REPO / "configs" / "toy2d.toml")
+M2 = str(REPO / "configs" / "m2_mnist.toml")
+SMALL = ["--set", "data.n_train=200", "--set", "data.n_test=50", "--no-progress"]
+
+
+class NoEventGuide(NormalGuide):
+    """A guide that forgets .to_event(1): z's dimensions become batch dimensions."""
+
+    def forward(self, x, y=None):  # noqa: ANN001, ANN201
+        with pyro.plate("data", x.shape[0]):
+            loc, scale = self.encode(x)
+            pyro.sample("z", dist.Normal(loc, scale))
+
+
+if "test_no_event" not in GUIDES:
+    GUIDES.register("test_no_event", config=GUIDES.entry("normal").config)(NoEventGuide)
+
+
+@pytest.fixture()
+def toy_run(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--config", TOY, "--epochs", "2", "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def cli(args, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = main(args)
+    return rc, capsys.readouterr().err
+
+
+TABLE = [
+    (["train", "--config", TOY, "--seed", "-1"], "train.seed must be in 0..4294967295"),
+    (["train", "--config", TOY, "--seed", "4294967296"], "train.seed must be in 0..4294967295"),
+    (["train", "--config", TOY, "--lr", "inf"], "train.lr must be a finite number > 0"),
+    (["train", "--config", TOY, "--lr", "nan"], "train.lr must be a finite number > 0"),
+    (["train", "--config", TOY, "--set", "train.adam_eps=inf"], "train.adam_eps must be a finite"),
+    (["train", "--config", TOY, "--device", "tpu"], "train.device must be auto, cpu, cuda"),
+    (["train", "--config", TOY, "--set", "train.image_every=0"], "train.image_every must be >= 1"),
+    (["train", "--config", TOY, "--previous"], "--previous goes with --resume"),
+    (["ssl", "--config", M2, "--set", "data.n_train=600", "--set", "semi.n_valid=700",
+      "--labels", "10"], "semi.n_valid = 700 leaves no training images: the data have 600"),
+    (["ssl", "--config", M2, "--set", "semi.label_seed=-3"], "semi.label_seed must be in 0.."),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), TABLE, ids=[" ".join(a[2:]) for a, _ in TABLE])
+def test_bad_input_is_exit_2_with_a_message(args, message, tmp_path, data_dir, capsys):
+    rc, err = cli([*args, "--out", str(tmp_path / "r"), "--data-dir", str(data_dir)], capsys)
+    assert rc == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_files_are_exit_2_with_a_message(tmp_path, toy_run, capsys):
+    config = tmp_path / "latin1.toml"
+    config.write_bytes(open(TOY, "rb").read().replace(b'"toy2d"', b'"toy2d\xe9"'))
+    rc, err = cli(["train", "--config", str(config)], capsys)
+    assert rc == 2 and "is not UTF-8 text" in err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    rc, err = cli(["train", "--config", TOY, "--out", str(afile)], capsys)
+    assert rc == 2 and "is a file, not a run folder" in err
+    for args, message in [
+        (["sample", str(toy_run), "--out", str(tmp_path / "x.txt")], "must end in .png"),
+        (["manifold", str(toy_run), "--grid", "1000"], "--grid 1000 would decode 1,000,000"),
+        (["evaluate", str(toy_run), "--n", "1000000000"], "more than the run's 50 test"),
+    ]:
+        rc, err = cli(args, capsys)
+        assert rc == 2 and message in err, err
+    info = toy_run / "run.json"
+    info.write_text(info.read_text()[:100])  # truncated
+    rc, err = cli(["evaluate", str(toy_run)], capsys)
+    assert rc == 2 and "run.json is damaged" in err
+
+
+def test_a_damaged_checkpoint_is_detected_and_the_previous_one_offered(toy_run, capsys):
+    ckpt = toy_run / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 2 and "checksum" in state
+    assert torch.load(toy_run / "checkpoint.prev.pt", weights_only=True)["epoch"] == 1
+    raw = bytearray(ckpt.read_bytes())
+    weight = state["model"]["head.loc.weight"].numpy().tobytes()
+    at = bytes(raw).index(weight)  # flip bits inside a weight tensor's stored bytes
+    raw[at:at + 4] = bytes(b ^ 0x5A for b in raw[at:at + 4])
+    ckpt.write_bytes(bytes(raw))
+    for args in (["evaluate", str(toy_run), "--k", "2"],
+                 ["train", "--resume", "--out", str(toy_run), "--epochs", "3"]):
+        rc, err = cli(args, capsys)
+        assert rc == 2 and "is damaged" in err and "--resume --previous" in err, err
+    rc, err = cli(["train", "--resume", "--previous", "--out", str(toy_run), "--epochs", "3",
+                   "--no-progress"], capsys)
+    assert rc == 0, err
+    assert [m["epoch"] for m in load(toy_run).metrics] == [1, 2, 3]  # epoch 2 trained again
+
+
+def test_one_process_owns_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = RunDir(out)
+    holder.lock()
+    try:
+        rc, err = cli(["train", "--config", TOY, "--out", str(out), *SMALL], capsys)
+        assert rc == 2 and "is in use by another ppvae process" in err
+        assert not (out / "checkpoint.pt").exists()
+    finally:
+        holder.unlock()
+    cfg = load_config(TOY)
+    a, b = default_run_dir(cfg, tmp_path), default_run_dir(cfg, tmp_path)  # same second
+    assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_afresh(tmp_path, toy_run, capsys):
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    shutil.copy(toy_run / "run.json", dead / "run.json")  # what a kill in epoch 1 left
+    (dead / "metrics.jsonl").write_text("")
+    (dead / ".checkpoint.pt.abc.tmp").write_bytes(b"half a checkpoint")
+    rc, err = cli(["train", "--resume", "--out", str(dead)], capsys)
+    assert rc == 2 and "stopped before its first checkpoint" in err and "without --resume" in err
+    rc, err = cli(["train", "--config", TOY, "--epochs", "1", "--out", str(dead), *SMALL], capsys)
+    assert rc == 0, err
+    assert not list(dead.glob(".*.tmp"))
+    assert [m["epoch"] for m in load(dead).metrics] == [1]
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
+def test_resume_overrides_reach_run_json_only_with_a_checkpoint(toy_run, capsys):
+    before = json.loads((toy_run / "run.json").read_text())
+    rc, err = cli(["train", "--resume", "--out", str(toy_run), "--epochs", "1"], capsys)
+    assert rc == 2 and "has trained 2 epochs" in err
+    rc, err = cli(["train", "--resume", "--out", str(toy_run), "--epochs", "3", "--lr", "1e30",
+                   "--no-progress"], capsys)
+    assert rc == 1 and "loss became" in err  # diverges in epoch 3: nothing is saved
+    assert json.loads((toy_run / "run.json").read_text()) == before
+    rc, err = cli(["train", "--resume", "--out", str(toy_run), "--epochs", "3", "--no-progress"],
+                  capsys)
+    assert rc == 0, err
+    after = json.loads((toy_run / "run.json").read_text())
+    assert after["config"]["train"]["epochs"] == 3
+    assert after["config"]["train"]["lr"] == before["config"]["train"]["lr"]
+
+
+def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys):
+    for batch in ("2", "64"):
+        rc, err = cli(["train", "--config", TOY, "--set", "guide.name=test_no_event",
+                       "--set", "guide.z_dim=2", "--set", "model.z_dim=2",
+                       "--batch-size", batch, "--out", str(tmp_path / batch), *SMALL], capsys)
+        assert rc == 2, err
+        assert "the guide failed on a batch of shape (7, 2): Shape mismatch inside " \
+            "plate('data') at site z dim -1, 7 vs 2 (a missing .to_event(1)?)" in err
+        assert "learning rate" not in err
