@@ -170,6 +170,8 @@ def fit(
         from ppvae.tensorboard import TensorBoardHooks
 
         hooks = HookList([h for h in (hooks, TensorBoardHooks()) if h is not None])
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     ctx, joined = setup(cfg.train.device)
     try:
         run_dir = Path(out) if out is not None else \

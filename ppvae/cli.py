@@ -28,6 +28,7 @@ SHORTCUTS = {
     "seed": "train.seed",
     "num_particles": "train.num_particles",
     "device": "train.device",
+    "threads": "train.threads",
 }
 
 
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import a module (or .py file) that registers models/guides")
         sp.add_argument("--data-dir", help="data root (default: $PPVAE_DATA_DIR or user cache)")
+        sp.add_argument("--native-kernels", action="store_true",
+                        help="keep ATen's own choice of CPU kernels (by default the ppvae "
+                             "command takes its AVX2 ones where a probe measured its AVX-512 "
+                             "ones slower: ppvae/cpukernels.py)")
         sp.add_argument("--system-malloc", action="store_true",
                         help="leave the C library's malloc settings alone (by default the "
                              "ppvae command keeps freed memory for reuse: ppvae/memory.py)")
@@ -91,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--best", action="store_true",
                     help="use best.pt (best validation error) instead of the last checkpoint")
     sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    sp.add_argument("--threads", type=positive, help="CPU threads (default: torch's choice)")
     sp.add_argument("--no-progress", action="store_true")
 
     for name, helptext in [
@@ -109,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"manifold grid side (at most {MAX_GRID})")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+        sp.add_argument("--threads", type=positive, help="CPU threads (default: torch's choice)")
         if name == "confusion":
             sp.add_argument("--best", action="store_true",
                             help="use best.pt (best validation error)")
@@ -292,6 +299,8 @@ def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int
         print("ppvae: malloc keeps freed memory for reuse (faster here; --system-malloc "
               "turns this off)", file=sys.stderr)
     try:
+        if args.command not in ("train", "ssl", "list") and args.threads:
+            torch.set_num_threads(args.threads)
         load_plugins([plugin_ref(p) for p in args.plugin])
         if args.command == "list":
             return _list()

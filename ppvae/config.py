@@ -44,6 +44,8 @@ class TrainConfig:
     ``device``: ``auto`` (a CUDA GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``; it
     does not change what a run is, so a run may resume on another device.
     ``batch_size`` is the global batch: data-parallel processes each take a share of it.
+    ``threads``: CPU threads for training (0: torch's choice; give 1 to each of several runs
+    or processes sharing a machine's cores). Like ``device``, not part of what a run is.
     ``tensorboard`` writes TensorBoard logs into the run folder (``RUN/tb``): every epoch's
     figures of ``metrics.jsonl``, and every ``image_every`` epochs (and the last) pictures:
     prior samples and test reconstructions, the 2-D manifold, or the toy's sample scatter.
@@ -64,6 +66,7 @@ class TrainConfig:
     device: str = "auto"
     tensorboard: bool = False
     image_every: int = 10
+    threads: int = 0
 
     def validate(self) -> None:
         """Range checks."""
@@ -80,6 +83,8 @@ class TrainConfig:
             raise ConfigError(f"train.adam_eps must be a finite number > 0; got {self.adam_eps}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)

@@ -21,7 +21,7 @@ def perturbed_pair() -> tuple[Pair, torch.Tensor]:
     with x-dependent scales, DReG's can be the larger)."""
     torch.manual_seed(0)
     pair, W, b = linear_gaussian(z_dim=2, x_dim=3)
-    set_posterior_guide(pair, W, b, diag_only=True)
+    set_posterior_guide(pair, W, b)
     with torch.no_grad():
         for p in pair.guide.parameters():
             p.add_(0.05 * torch.randn_like(p))

@@ -37,8 +37,9 @@ def exact_log_px(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Ten
     return MultivariateNormal(b, covariance_matrix=cov).log_prob(x)
 
 
-def set_posterior_guide(pair: Pair, W: torch.Tensor, b: torch.Tensor, diag_only: bool) -> None:
-    """Guide = exact posterior mean; std = sqrt of the posterior covariance's diagonal."""
+def set_posterior_guide(pair: Pair, W: torch.Tensor, b: torch.Tensor) -> None:
+    """Guide = exact posterior mean; std = sqrt of the posterior covariance's diagonal (the
+    exact posterior for a 1-d latent, a diagonal approximation of it otherwise)."""
     prec = torch.eye(W.shape[1]) + W.T @ W / SIGMA**2
     cov = torch.linalg.inv(prec)
     A = cov @ W.T / SIGMA**2
@@ -47,12 +48,12 @@ def set_posterior_guide(pair: Pair, W: torch.Tensor, b: torch.Tensor, diag_only:
         pair.guide.loc.bias.copy_(-A @ b)
         pair.guide.log_scale.weight.zero_()
         std = cov.diagonal().sqrt()
-        pair.guide.log_scale.bias.copy_(std.log() if diag_only else std.log())
+        pair.guide.log_scale.bias.copy_(std.log())
 
 
 def test_exact_posterior_gives_exact_log_px_with_uneven_chunks():
     pair, W, b = linear_gaussian(z_dim=1)
-    set_posterior_guide(pair, W, b, diag_only=False)
+    set_posterior_guide(pair, W, b)
     x = torch.randn(11, 3)
     lp, elbo = log_likelihood(pair, x, k=7, budget=10)  # chunks of 1 example x 7 draws
     exact = exact_log_px(x, W, b)
@@ -70,7 +71,7 @@ def test_exact_posterior_gives_exact_log_px_with_uneven_chunks():
 def test_importance_sampling_converges_and_bounds_the_elbo():
     torch.manual_seed(3)
     pair, W, b = linear_gaussian(z_dim=2)
-    set_posterior_guide(pair, W, b, diag_only=True)  # correlated posterior, diagonal guide
+    set_posterior_guide(pair, W, b)  # correlated posterior, diagonal guide
     with torch.no_grad():
         pair.guide.log_scale.bias.add_(0.3)  # and a wider one
     x = torch.randn(200, 3) * 2
@@ -96,7 +97,7 @@ def test_iwae_bound_is_exact_at_the_posterior_and_tightens_with_k():
     from ppvae.elbos import IWAE_ELBO
 
     pair, W, b = linear_gaussian(z_dim=1)
-    set_posterior_guide(pair, W, b, diag_only=False)
+    set_posterior_guide(pair, W, b)
     x = torch.randn(13, 3)
     exact = exact_log_px(x, W, b)
     for k in (1, 7):
@@ -105,7 +106,7 @@ def test_iwae_bound_is_exact_at_the_posterior_and_tightens_with_k():
 
     torch.manual_seed(5)
     pair, W, b = linear_gaussian(z_dim=2)
-    set_posterior_guide(pair, W, b, diag_only=True)
+    set_posterior_guide(pair, W, b)
     with torch.no_grad():
         pair.guide.log_scale.bias.add_(0.5)
     x = torch.randn(400, 3) * 2
