@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ppvae.errors import ConfigError
 
@@ -55,7 +56,10 @@ class LabelledLinear(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.linear(t) + self.label_weight[y.long()]
+        # one_hot(y) @ W_y is W_y[y] exactly; its gradient is a matrix product, where that of
+        # indexing is an accumulation that several CPU threads make in a varying order
+        one_hot = F.one_hot(y.long(), self.label_weight.shape[0]).to(self.label_weight.dtype)
+        return self.linear(t) + one_hot @ self.label_weight
 
 
 class LabelledMLP(nn.Module):

@@ -325,3 +325,25 @@ def test_class_conditional_rows_share_z():
         logits = pair.model.head.logits(pair.model.decoder(z, torch.full((3,), c)))
         torch.testing.assert_close(out[c], torch.sigmoid(logits))
     assert not torch.allclose(out[0], out[1])
+
+
+def test_labelled_layer_gradients_do_not_depend_on_thread_timing():
+    from ppvae.nets import LabelledLinear
+
+    # labelled rows: 1000 x 256 gradients summed into 10 rows of the label weights (indexing
+    # accumulated them with atomic adds from several threads: bits varied run to run)
+    layer = LabelledLinear(64, 10, 256)
+    g = torch.Generator().manual_seed(0)
+    t, y = torch.randn(1000, 64, generator=g), torch.randint(0, 10, (1000,), generator=g)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(5):
+            layer.zero_grad()
+            layer(t, y).square().sum().backward()
+            grads.append(layer.label_weight.grad.clone())
+    finally:
+        torch.set_num_threads(threads)
+    for g in grads[1:]:
+        assert torch.equal(g, grads[0])
