@@ -174,3 +174,34 @@ def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys
         assert "the guide failed on a batch of shape (7, 2): Shape mismatch inside " \
             "plate('data') at site z dim -1, 7 vs 2 (a missing .to_event(1)?)" in err
         assert "learning rate" not in err
+
+
+def test_a_full_or_read_only_file_system_is_exit_2_and_keeps_the_last_checkpoint(
+        tmp_path, toy_run, monkeypatch, capsys):
+    import errno
+
+    import ppvae.rundir
+
+    real = ppvae.rundir.atomic_save
+
+    def full_disk(obj, path):  # noqa: ANN001, ANN202
+        if obj.get("epoch") == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(obj, path)
+
+    monkeypatch.setattr(ppvae.rundir, "atomic_save", full_disk)
+    rc, err = cli(["train", "--resume", "--out", str(toy_run), "--epochs", "3",
+                   "--no-progress"], capsys)
+    assert rc == 2 and "No space left on device" in err and "last good checkpoint is kept" in err
+    assert load(toy_run).metrics[-1]["epoch"] == 2
+    monkeypatch.setattr(ppvae.rundir, "atomic_save", real)
+
+    def read_only(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(type(tmp_path), "write_text", read_only)
+    capsys.readouterr()
+    rc = main(["evaluate", str(toy_run), "--k", "2", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "the results above could not be saved" in err
+    assert "test log p(x)" in out  # the numbers were printed before
