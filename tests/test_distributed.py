@@ -141,7 +141,7 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path, 
     kill_tree(proc)
     killed_at = len((cut / "metrics.jsonl").read_text().splitlines())
     assert killed_at < 6, "the run ended before it could be killed"
-    finish(torchrun(2, ["train", "--resume", "--out", str(cut)]))
+    finish(torchrun(2, ["train", "--resume", "--out", str(cut), "--plugin", "tests.delta_plugin"]))
     assert_same_run(tmp_path / "full", cut)
     assert [m["epoch"] for m in load(cut).metrics] == [1, 2, 3, 4, 5, 6]
 
@@ -158,7 +158,7 @@ def test_checkpoints_move_between_world_sizes(tmp_path, in_repo):
     # written by one process, resumed by two
     fit(config(tmp_path / "c1.toml", epochs=1), out=tmp_path / "b")
     out = finish(torchrun(2, ["train", "--resume", "--out", str(tmp_path / "b"),
-                              "--epochs", "2"]))
+                              "--epochs", "2", "--plugin", "tests.delta_plugin"]))
     assert "trained by 1 process" in out
     assert_same_run(tmp_path / "ref", tmp_path / "b")
 

@@ -19,7 +19,7 @@ def test_there_are_notebooks():
 def test_notebook_executes(path, data_dir, monkeypatch):
     monkeypatch.setenv("PPVAE_NB_EPOCHS", "2")
     monkeypatch.setenv("PPVAE_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as Jupyter
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
