@@ -205,3 +205,40 @@ def test_a_full_or_read_only_file_system_is_exit_2_and_keeps_the_last_checkpoint
     out, err = capsys.readouterr()
     assert rc == 2 and "the results above could not be saved" in err
     assert "test log p(x)" in out  # the numbers were printed before
+
+
+@pytest.mark.parametrize("damage", ["magic", "truncated"])
+def test_damaged_mnist_files_are_named_as_damaged(damage, tmp_path, data_dir, capsys):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_dir / "MNIST" / "raw").iterdir():
+        (raw / f.name).symlink_to(f)
+    images = raw / "train-images-idx3-ubyte"
+    data = images.read_bytes()
+    images.unlink()
+    images.write_bytes(b"\x00\x00\x09\x09" + data[4:] if damage == "magic" else data[:5000])
+    rc, err = cli(["train", "--config", str(REPO / "configs" / "mnist_z2.toml"),
+                   "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 2 and "cannot be read" in err and "damaged or truncated" in err, err
+    assert "download failed" not in err
+
+
+def test_two_trainings_started_at_once_on_one_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmds = [[sys.executable, "-m", "ppvae", "train", "--config", TOY, "--epochs", "3",
+             "--seed", str(seed), "--out", str(out), *SMALL] for seed in (1, 2)]
+    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for c in cmds]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for rc, err in results if rc == 2)
+    assert "in use by another ppvae process" in refused or "already holds a run" in refused
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    info = json.loads((out / "run.json").read_text())
+    assert json.loads(state["config"]) == info["config"]  # one run's files, not a mix
