@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
@@ -79,7 +80,7 @@ def test_bad_input_is_exit_2_with_a_message(args, message, tmp_path, data_dir, c
 
 def test_bad_files_are_exit_2_with_a_message(tmp_path, toy_run, capsys):
     config = tmp_path / "latin1.toml"
-    config.write_bytes(open(TOY, "rb").read().replace(b'"toy2d"', b'"toy2d\xe9"'))
+    config.write_bytes(Path(TOY).read_bytes().replace(b'"toy2d"', b'"toy2d\xe9"'))
     rc, err = cli(["train", "--config", str(config)], capsys)
     assert rc == 2 and "is not UTF-8 text" in err
     afile = tmp_path / "afile"
@@ -234,7 +235,10 @@ def test_two_trainings_started_at_once_on_one_folder(tmp_path):
              "--seed", str(seed), "--out", str(out), *SMALL] for seed in (1, 2)]
     procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for c in cmds]
-    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    results = []
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        results.append((p.returncode, err))
     codes = sorted(rc for rc, _ in results)
     assert codes == [0, 2], results
     refused = next(err for rc, err in results if rc == 2)
