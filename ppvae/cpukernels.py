@@ -6,7 +6,8 @@ choice (``ATEN_CPU_CAPABILITY``) once, when torch loads, so the ``ppvae`` comman
 before it imports torch: only when the user has not set the variable, only on a CPU with
 AVX-512, and only when a short probe (two small subprocesses, run once per CPU model and
 torch version, remembered in the user cache) measured the AVX2 kernels at least
-:data:`MIN_GAIN` times faster. Nothing here imports torch.
+:data:`MIN_GAIN` times faster. Nothing here imports torch; the setting takes effect in
+processes that load torch after it is made (the ``ppvae`` command restarts itself).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def probe(cache: Path) -> dict:
     """The probe's result for this CPU model and torch version (measured once, then read
     from ``cache``)."""
     model, _ = cpu_model()
-    key = {"cpu": model, "python": sys.executable, "torch": version("torch")}
+    key = {"cpu": model, "python": os.path.realpath(sys.executable), "torch": version("torch")}
     try:
         known = json.loads(cache.read_text())
         if all(known.get(k) == v for k, v in key.items()):
@@ -83,8 +84,8 @@ def cache_file() -> Path:
 
 def choose_kernels() -> str | None:
     """Set ``ATEN_CPU_CAPABILITY=avx2`` when it helps (see the module's text); returns a
-    note for stderr when it did, else ``None``. Call before torch is imported."""
-    if ENV in os.environ or "torch" in sys.modules:
+    note for stderr when it did, else ``None``."""
+    if ENV in os.environ:
         return None
     _, avx512 = cpu_model()
     if not avx512:

@@ -93,7 +93,7 @@ def evaluate_pair(
     lp, _ = log_likelihood(pair, x, k=k, progress=progress)
     out.update(test_log_px=float(lp.mean()), test_log_px_stderr=float(lp.std() / x.shape[0] ** 0.5),
                log_px_seconds=time.perf_counter() - tic, threads=torch.get_num_threads(),
-               device=str(x.device))
+               device=str(x.device), cpu_capability=torch.backends.cpu.get_cpu_capability())
     if y is not None and label_site is not None:
         out["test_error"] = classification_error(pair.guide, x, y, label_site)
     return out
