@@ -22,7 +22,7 @@ def entry() -> None:
         note = choose_kernels()
         if note is not None:
             os.environ[NOTE] = note
-            os.execv(sys.executable, [sys.executable, "-m", "ppvae", *argv])
+            os.execv(sys.executable, sys.orig_argv)  # the same command line, flags and all
     from ppvae.cli import main
 
     if note:

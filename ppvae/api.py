@@ -93,16 +93,17 @@ class Run:
 def default_run_dir(cfg: RunConfig, base: str | os.PathLike[str] = "runs") -> Path:
     """``runs/<config name>-<YYYYmmdd-HHMMSS>`` (with a suffix if taken), created here, so
     that two runs started in the same second never share it."""
-    stamp, suffix = time.strftime("%Y%m%d-%H%M%S"), 1
-    while True:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1, 1000):
         path = Path(base) / (f"{cfg.name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
         try:
             path.mkdir(parents=True)
             return path
         except FileExistsError:
-            suffix += 1
+            continue
         except OSError as exc:
             raise RunError(f"cannot create the run folder {path}: {exc}") from None
+    raise RunError(f"cannot create a new run folder in {base} (is it a folder?)")
 
 
 def as_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str]) -> RunConfig:
@@ -166,6 +167,8 @@ def fit(
     from (M1 before M1+M2).
     """
     cfg = as_config(config)
+    if previous and not resume:
+        raise ConfigError("previous=True goes with resume=True")
     if cfg.train.tensorboard:  # a hook of the epoch loop; the trainer knows nothing of it
         from ppvae.tensorboard import TensorBoardHooks
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -179,10 +180,17 @@ def _train(args: argparse.Namespace) -> int:
     hooks = TqdmHooks(show, header=f"run folder: {out}\nmodel {cfg.model.name}, guide "
                                    f"{cfg.guide.name}, elbo {cfg.train.elbo}"
                                    + (f", {world} processes" if world > 1 else ""))
-    run = fit(cfg, out=out, data_dir=args.data_dir, resume=args.resume,
-              previous=args.previous, hooks=hooks,
-              upstream_hooks=TqdmHooks(show, header=f"preparing {cfg.data.name}: "
-                                                    "training its model"))
+    try:
+        run = fit(cfg, out=out, data_dir=args.data_dir, resume=args.resume,
+                  previous=args.previous, hooks=hooks,
+                  upstream_hooks=TqdmHooks(show, header=f"preparing {cfg.data.name}: "
+                                                        "training its model"))
+    except BaseException:
+        if not args.out:  # the folder made for this run: gone if nothing was saved in it
+            with contextlib.suppress(OSError):
+                if not any(out.iterdir()):
+                    out.rmdir()
+        raise
     if run.metrics and main_process:
         last = run.metrics[-1]
         print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
@@ -314,7 +322,9 @@ def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int
         return exc.exit_code
     except OSError as exc:  # a read-only or full file system, a folder where a file goes
         where = f" {exc.filename}" if exc.filename else ""
-        kept = " (the last good checkpoint is kept)" if args.command in ("train", "ssl") else ""
+        out = getattr(args, "out", None)
+        kept = " (the last good checkpoint is kept)" if args.command in ("train", "ssl") and \
+            out and (Path(out) / CHECKPOINT).is_file() else ""
         print(f"ppvae: error: cannot write or read{where}: {exc.strerror or exc}{kept}",
               file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ choice (``ATEN_CPU_CAPABILITY``) once, when torch loads, so the ``ppvae`` comman
 before it imports torch: only when the user has not set the variable, only on a CPU with
 AVX-512, and only when a short probe (two small subprocesses, run once per CPU model and
 torch version, remembered in the user cache) measured the AVX2 kernels at least
-:data:`MIN_GAIN` times faster. Nothing here imports torch; the setting takes effect in
+:data:`MIN_GAIN` times faster; never under torchrun (set the variable yourself there, so
+that every process uses the same kernels). Nothing here imports torch; the setting takes effect in
 processes that load torch after it is made (the ``ppvae`` command restarts itself).
 """
 
@@ -62,7 +63,8 @@ def probe(cache: Path) -> dict:
     key = {"cpu": model, "python": os.path.realpath(sys.executable), "torch": version("torch")}
     try:
         known = json.loads(cache.read_text())
-        if all(known.get(k) == v for k, v in key.items()):
+        if isinstance(known, dict) and all(known.get(k) == v for k, v in key.items()) \
+                and isinstance(known.get("gain"), (int, float)):
             return known
     except (OSError, ValueError):
         pass
@@ -71,7 +73,9 @@ def probe(cache: Path) -> dict:
     result = {**key, "default_s": default, "avx2_s": avx2, "gain": default / avx2}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(result, indent=2))
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result, indent=2))
+        os.replace(tmp, cache)
     except OSError:
         pass
     return result
@@ -86,6 +90,8 @@ def choose_kernels() -> str | None:
     """Set ``ATEN_CPU_CAPABILITY=avx2`` when it helps (see the module's text); returns a
     note for stderr when it did, else ``None``."""
     if ENV in os.environ:
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # torchrun: every process the same
         return None
     _, avx512 = cpu_model()
     if not avx512:

@@ -11,7 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
-import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+DAMAGED = "checkpoint.damaged.pt"
 BEST = "best.pt"
 LOCK = ".lock"
 KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
@@ -51,7 +52,10 @@ def atomic_save(obj: Any, path: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -72,8 +76,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise RunError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
-        raise RunError(f"cannot read checkpoint {path} (weights-only load): {exc}") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged file fails in many ways; no code runs)
+        raise RunError(f"cannot read checkpoint {path} (weights-only load: the file is damaged "
+                       f"or not a checkpoint): {type(exc).__name__}: {exc}") from None
     missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
@@ -213,9 +218,16 @@ class RunDir:
             os.close(self._lock)  # releases the flock
             self._lock = None
 
+    def set_aside_last(self) -> None:
+        """Move ``checkpoint.pt`` to ``checkpoint.damaged.pt`` (resuming from the previous
+        one: the damaged file must never be kept as "previous")."""
+        if self.has_checkpoint():
+            os.replace(self.checkpoint, self.file(DAMAGED))
+
     def discard_if_unused(self) -> None:
-        """Remove the folder if a failed start left nothing in it but its lock file."""
-        if not self.path.is_dir() or self.has_checkpoint():
+        """Remove the folder if a failed start left nothing in it but its lock file (only
+        while this process owns it)."""
+        if self._lock is None or not self.path.is_dir() or self.has_checkpoint():
             return
         for name in (LOCK,):
             self.file(name).unlink(missing_ok=True)
@@ -294,7 +306,10 @@ class RunDir:
         if self.has_checkpoint():  # the last good one stays, whatever happens next
             tmp = self.file(f".{PREVIOUS}.tmp")
             tmp.unlink(missing_ok=True)
-            os.link(self.checkpoint, tmp)
+            try:
+                os.link(self.checkpoint, tmp)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(self.checkpoint, tmp)
             os.replace(tmp, self.file(PREVIOUS))
         atomic_write_text(self.file(RUN_JSON), info)
         atomic_save(state, self.checkpoint)

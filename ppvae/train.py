@@ -233,6 +233,13 @@ def restore(folder: RunDir, name: str, cfg: RunConfig, data: TensorData, pair: P
     state.gen.set_state(saved["gen"])
     epoch, seed = int(saved["epoch"]), cfg.train.seed
     moved = saved.get("device_type", "cpu") != ctx.device.type
+    kernels = saved.get("cpu_capability"), torch.backends.cpu.get_cpu_capability()
+    if ctx.device.type == "cpu" and not moved and None not in kernels and \
+            kernels[0] != kernels[1] and ctx.is_main:
+        warnings.warn(f"{folder.path} was trained with ATen's {kernels[0]} CPU kernels and "
+                      f"resumes with {kernels[1]}: results differ from an uninterrupted run in "
+                      "the last bits (ATEN_CPU_CAPABILITY, --native-kernels)", RuntimeWarning,
+                      stacklevel=3)
     if moved and ctx.is_main:
         warnings.warn(f"{folder.path} was trained on {saved.get('device_type', 'cpu')} and "
                       f"resumes on {ctx.device.type}: the random draws of the epochs to come "
@@ -277,6 +284,7 @@ def checkpoint(cfg: RunConfig, data: TensorData, pair: Pair, objective: Objectiv
         "rng": rngs[0], "gen": state.gen.get_state(), "config": json.dumps(cfg.to_dict()),
         "data_source": data.source, "metrics": json.dumps(state.metrics),
         "objective": objective.state_dict(), "device_type": ctx.device.type,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if ctx.world > 1:
         out["rng_ranks"] = rngs
@@ -341,13 +349,15 @@ def train(
     def own() -> None:  # one process owns the folder; the others read it, never write it
         folder.lock()
         folder.check(resume, PREVIOUS if previous else CHECKPOINT)
+        if resume and previous:
+            folder.set_aside_last()
 
-    created = ctx.is_main and not folder.path.exists()
-    ctx.on_main(own)
+    created = ctx.is_main and (not folder.path.exists() or (
+        folder.path.is_dir() and not any(folder.path.iterdir())))  # nothing in it to lose
     try:
+        ctx.on_main(own)
         return _train(cfg, data, folder, resume, previous, hooks, ctx)
     except BaseException:
-        folder.unlock()
         if created:  # a start that failed before its first checkpoint leaves no folder
             folder.discard_if_unused()
         raise

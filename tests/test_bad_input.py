@@ -118,6 +118,11 @@ def test_a_damaged_checkpoint_is_detected_and_the_previous_one_offered(toy_run, 
                    "--no-progress"], capsys)
     assert rc == 0, err
     assert [m["epoch"] for m in load(toy_run).metrics] == [1, 2, 3]  # epoch 2 trained again
+    assert (toy_run / "checkpoint.damaged.pt").is_file()  # set aside, never kept as previous
+    assert RunDir(toy_run).load("checkpoint.prev.pt")["epoch"] == 2
+    for _ in range(2):  # a refused start does not keep the folder locked
+        rc, err = cli(["train", "--config", TOY, "--out", str(toy_run), *SMALL], capsys)
+        assert rc == 2 and "already holds a run" in err, err
 
 
 def test_one_process_owns_a_run_folder(tmp_path, capsys):

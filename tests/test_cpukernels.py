@@ -12,7 +12,9 @@ from ppvae import cpukernels
 
 @pytest.fixture()
 def fresh(monkeypatch, tmp_path):
-    monkeypatch.delenv(cpukernels.ENV, raising=False)
+    monkeypatch.setenv(cpukernels.ENV, "unset")  # recorded, so restored after the test
+    monkeypatch.delenv(cpukernels.ENV)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(cpukernels, "cache_file", lambda: tmp_path / "cpu_kernels.json")
     return monkeypatch
 
@@ -29,11 +31,25 @@ def test_avx2_only_where_the_probe_measured_a_gain(fresh, avx512, gain, chosen):
         assert "4.6x slower" in note and "--native-kernels" in note
 
 
-def test_a_choice_the_user_made_is_kept(fresh):
-    fresh.setenv(cpukernels.ENV, "default")
+def test_a_choice_the_user_made_is_kept_and_torchrun_is_left_alone(fresh):
+    fresh.setattr(cpukernels, "cpu_model", lambda: ("some cpu", True))
     fresh.setattr(cpukernels, "probe", lambda cache: pytest.fail("probed"))
+    fresh.setenv("WORLD_SIZE", "2")
+    assert cpukernels.choose_kernels() is None
+    fresh.delenv("WORLD_SIZE")
+    fresh.setenv(cpukernels.ENV, "default")
     assert cpukernels.choose_kernels() is None
     assert cpukernels.os.environ[cpukernels.ENV] == "default"
+
+
+def test_a_damaged_cache_is_measured_again(tmp_path, monkeypatch):
+    cache = tmp_path / "cpu_kernels.json"
+    calls = []
+    monkeypatch.setattr(cpukernels, "_time", lambda cap: calls.append(cap) or (2.0, "x"))
+    for text in ("[1, 2]", '{"cpu": "no gain"}', "not json"):
+        cache.write_text(text)
+        assert cpukernels.probe(cache)["gain"] == 1.0
+    assert len(calls) == 6
 
 
 def test_the_probe_measures_once_and_remembers(tmp_path):
@@ -70,4 +86,7 @@ def test_the_command_restarts_with_the_chosen_kernels(tmp_path, data_dir):
         assert proc.returncode == 0, proc.stderr
         assert ("9.0x slower" in proc.stderr) == chosen
         result = json.loads((tmp_path / "run" / "evaluate-k2-n10.json").read_text())
-        assert (result["cpu_capability"] == "AVX2") == chosen or not avx512
+        if chosen:  # the restarted command loaded torch with the AVX2 kernels
+            assert result["cpu_capability"] == "AVX2"
+        elif avx512:  # left alone: ATen's own choice on this CPU
+            assert result["cpu_capability"] != "AVX2"
