@@ -176,6 +176,7 @@ def fit(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     ctx, joined = setup(cfg.train.device)
+    completed = False
     try:
         run_dir = Path(out) if out is not None else \
             ctx.broadcast(ctx.on_main(lambda: default_run_dir(cfg)))
@@ -186,15 +187,11 @@ def fit(
                 fit(stage, out=path, data_dir=data_dir, resume=again, hooks=upstream_hooks)
             main_data = ctx.on_main(lambda: load_data(cfg.data, data_dir))  # downloads once
             data = main_data if main_data is not None else load_data(cfg.data, data_dir)
-        try:
-            result = train(cfg, data, run_dir, resume=resume, previous=previous, hooks=hooks,
-                           ctx=ctx)
-        except BaseException:
-            if out is None and ctx.is_main:  # the folder made for this run
-                RunDir(run_dir).discard_if_unused()
-            raise
+        result = train(cfg, data, run_dir, resume=resume, previous=previous, hooks=hooks,
+                       ctx=ctx)
+        completed = True
     finally:
-        teardown(joined)
+        teardown(joined, completed)
     result.pair.train(False)
     return Run(result.run_dir, cfg, data.spec, result.pair, result.metrics)
 

@@ -176,7 +176,13 @@ def setup(device: str = "auto") -> tuple[Context, bool]:
     return Context(dist.get_rank(), dist.get_world_size(), dev), joined
 
 
-def teardown(joined: bool) -> None:
-    """Leave the process group if :func:`setup` joined it."""
+def teardown(joined: bool, completed: bool = True) -> None:
+    """Leave the process group if :func:`setup` joined it: after a completed run all
+    processes together (one that tears its connections down while another still uses them
+    can abort in gloo); after a failure at once, so that torchrun stops the others."""
     if joined and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if completed:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
