@@ -25,7 +25,7 @@ ppvae train --config configs/toy2d.toml --out runs/toy2d
 ppvae sample runs/toy2d --out docs/toy2d_samples.png
 ppvae manifold runs/toy2d --out docs/toy2d_curve.png
 
-# semi-supervised (issue 4): M1 is trained by the first command and reused
+# semi-supervised: M1 is trained by the first command and reused
 ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed 0 --out runs/m1m2_l100_s0
 for s in 1 2; do ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed $s --out runs/m1m2_l100_s$s; done
 for l in 600 1000 3000; do ppvae ssl --config configs/m1m2_mnist.toml --labels $l --seed 0 --out runs/m1m2_l${l}_s0; done
@@ -34,7 +34,7 @@ python -m benchmarks.ssl_table runs/m1m2_l100_s0 runs/m1m2_l100_s1 runs/m1m2_l10
 ppvae confusion runs/m1m2_l100_s0 --best --out docs/m1m2_l100_confusion.png
 ppvae sample runs/m1m2_l100_s0 --n 10 --out docs/m1m2_l100_class_samples.png
 
-# MNIST log-likelihood (issue 3), ~3 h each on one core; then the k=5000 estimate (~12 min)
+# MNIST log-likelihood, ~3 h each on one core; then the k=5000 estimate (~12 min)
 ppvae train --config configs/mnist_vae_budget.toml --out runs/mnist_vae_mf
 ppvae evaluate runs/mnist_vae_mf --k 5000
 ppvae train --config configs/mnist_iwae_k50.toml --out runs/mnist_iwae_k50
