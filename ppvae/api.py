@@ -15,7 +15,7 @@ import torch
 from ppvae.config import Component, RunConfig, from_dict, load_config
 from ppvae.data import load_data
 from ppvae.data.base import DataSpec, TensorData
-from ppvae.distributed import setup, teardown
+from ppvae.distributed import Context, setup, teardown
 from ppvae.errors import ConfigError, RunError
 from ppvae.pair import Pair
 from ppvae.registry import DATASETS
@@ -141,9 +141,11 @@ def upstream_work(data: Component) -> list[tuple[RunConfig, str, bool]]:
 
 
 def prepare(data: Component, data_dir: str | os.PathLike[str] | None = None,
-            hooks: Hooks | None = None) -> None:
-    """Train (or finish) the runs a dataset derives from, in one process."""
-    for stage, path, again in upstream_work(data):
+            hooks: Hooks | None = None, ctx: Context | None = None) -> None:
+    """Train (or finish) the runs a dataset derives from; under several processes the main
+    one decides which, and every process trains its share."""
+    ctx = ctx or Context()
+    for stage, path, again in ctx.broadcast(ctx.on_main(lambda: upstream_work(data))):
         fit(stage, out=path, data_dir=data_dir, resume=again, hooks=hooks)
 
 
@@ -183,8 +185,7 @@ def fit(
         name = PREVIOUS if previous else CHECKPOINT
         ctx.on_main(lambda: RunDir(run_dir).check(resume, name))  # before any upstream run
         if data is None:  # the main process decides; every process trains its share
-            for stage, path, again in ctx.broadcast(ctx.on_main(lambda: upstream_work(cfg.data))):
-                fit(stage, out=path, data_dir=data_dir, resume=again, hooks=upstream_hooks)
+            prepare(cfg.data, data_dir, upstream_hooks, ctx)
             main_data = ctx.on_main(lambda: load_data(cfg.data, data_dir))  # downloads once
             data = main_data if main_data is not None else load_data(cfg.data, data_dir)
         result = train(cfg, data, run_dir, resume=resume, previous=previous, hooks=hooks,

@@ -19,12 +19,9 @@ from ppvae.data.base import TensorData
 from ppvae.data.labels import LabelSplit
 from ppvae.distributed import Context
 from ppvae.errors import ConfigError
-from ppvae.evaluation import classification_error, classification_errors, predict_logits
+from ppvae.evaluation import classification_errors
 from ppvae.objectives import OBJECTIVES, ElboObjective, elbo_objective
 from ppvae.pair import Pair
-
-__all__ = ["SemiSupervisedObjective", "classification_error", "label_log_prob",
-           "predict_logits", "semi_objective", "split_for"]
 
 
 def label_log_prob(

@@ -222,6 +222,11 @@ def check_world(batch_size: int, n: int, ctx: Context) -> None:
                           f"fewer than the {ctx.world} processes; change train.batch_size")
 
 
+def _differs(folder: RunDir, what: str) -> None:
+    warnings.warn(f"{folder.path} {what}: the random draws and the results of the epochs to "
+                  "come differ from those of an uninterrupted run", RuntimeWarning, stacklevel=4)
+
+
 def restore(folder: RunDir, name: str, cfg: RunConfig, data: TensorData, pair: Pair,
             objective: Objective, state: TrainState, ctx: Context) -> dict[str, Any]:
     """Continue from the run's checkpoint ``name``; returns it."""
@@ -236,14 +241,11 @@ def restore(folder: RunDir, name: str, cfg: RunConfig, data: TensorData, pair: P
     kernels = saved.get("cpu_capability"), torch.backends.cpu.get_cpu_capability()
     if ctx.device.type == "cpu" and not moved and None not in kernels and \
             kernels[0] != kernels[1] and ctx.is_main:
-        warnings.warn(f"{folder.path} was trained with ATen's {kernels[0]} CPU kernels and "
-                      f"resumes with {kernels[1]}: results differ from an uninterrupted run in "
-                      "the last bits (ATEN_CPU_CAPABILITY, --native-kernels)", RuntimeWarning,
-                      stacklevel=3)
+        _differs(folder, f"was trained with ATen's {kernels[0]} CPU kernels and resumes with "
+                         f"{kernels[1]} (ATEN_CPU_CAPABILITY, --native-kernels)")
     if moved and ctx.is_main:
-        warnings.warn(f"{folder.path} was trained on {saved.get('device_type', 'cpu')} and "
-                      f"resumes on {ctx.device.type}: the random draws of the epochs to come "
-                      "differ from those of an uninterrupted run", RuntimeWarning, stacklevel=3)
+        _differs(folder, f"was trained on {saved.get('device_type', 'cpu')} and resumes on "
+                         f"{ctx.device.type}")
     if state.data_gen is not state.gen:
         if "data_gen" in saved and not moved:
             state.data_gen.set_state(saved["data_gen"])
@@ -254,9 +256,8 @@ def restore(folder: RunDir, name: str, cfg: RunConfig, data: TensorData, pair: P
         torch.set_rng_state(rngs[ctx.rank])
     else:
         if ctx.is_main:
-            warnings.warn(f"{folder.path} was trained by {len(rngs)} process(es) and resumes "
-                          f"with {ctx.world}: the random draws of the epochs to come differ "
-                          "from those of an uninterrupted run", RuntimeWarning, stacklevel=3)
+            _differs(folder, f"was trained by {len(rngs)} process(es) and resumes with "
+                             f"{ctx.world}")
         torch.manual_seed(_rank_seed(seed + epoch, ctx.rank))
     if ctx.device.type == "cuda":
         cuda = saved.get("cuda_rng_ranks")

@@ -178,7 +178,7 @@ def test_ssl_refuses_more_labels_than_images(tmp_path, data_dir, capsys):
 
 
 def test_accuracy_counts_every_example_without_batch_assumptions():
-    from ppvae.semi import classification_error
+    from ppvae.evaluation import classification_error
 
     pair = small_m2()
     x = torch.rand(2003, 12)
