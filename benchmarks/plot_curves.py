@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.run:
         label, _, run = item.rpartition("=")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+        rows = [r for r in rows if args.metric in r]  # epochs without evaluation have none
         ax.plot([r["epoch"] for r in rows], [scale * r[args.metric] for r in rows], "o-", ms=3,
                 label=f"ppvae {label}")
     if args.baseline:

@@ -28,7 +28,7 @@ def summarize(run_dir: str) -> dict:
     return {"run": run_dir, "config": cfg.name, "labels": cfg.semi.labels,
             "seed": cfg.semi.label_seed, "epochs": metrics[-1]["epoch"],
             "best_epoch": best["epoch"], "valid_error": best["valid_error"],
-            "test_error": best["test_error"], "last_test_error": metrics[-1]["test_error"],
+            "test_error": best["test_error"], "last_test_error": scored[-1]["test_error"],
             "minutes": sum(m["seconds"] for m in metrics) / 60}
 
 

@@ -49,6 +49,10 @@ class TrainConfig:
     ``tensorboard`` writes TensorBoard logs into the run folder (``RUN/tb``): every epoch's
     figures of ``metrics.jsonl``, and every ``image_every`` epochs (and the last) pictures:
     prior samples and test reconstructions, the 2-D manifold, or the toy's sample scatter.
+    ``eval_every``: evaluate (test bound, validation and test error) every that many epochs
+    and after the last; the epochs between record training numbers only, and model
+    selection (``best.pt``) sees the evaluated epochs only. Evaluation draws random numbers,
+    so runs with different values train differently.
     """
 
     elbo: str = "trace"
@@ -67,6 +71,7 @@ class TrainConfig:
     tensorboard: bool = False
     image_every: int = 10
     threads: int = 0
+    eval_every: int = 1
 
     def validate(self) -> None:
         """Range checks."""
@@ -74,7 +79,8 @@ class TrainConfig:
         if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
             raise ConfigError(
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
-        for name in ("num_particles", "epochs", "batch_size", "eval_batch_size", "image_every"):
+        for name in ("num_particles", "epochs", "batch_size", "eval_batch_size", "image_every",
+                     "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr > 0):

@@ -320,11 +320,12 @@ def run_epoch(epoch: int, cfg: RunConfig, data: TensorData, pair: Pair, objectiv
     except NonFiniteLoss as exc:
         raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
     seconds = time.perf_counter() - tic
+    evaluate = epoch % t.eval_every == 0 or epoch == t.epochs
     with average.applied() if average is not None else nullcontext():
         pair.train(False)
-        scores = objective.scores(pair, data, t.eval_batch_size)
+        scores = objective.scores(pair, data, t.eval_batch_size) if evaluate else {}
         weights = _weights(pair)
-    if not math.isfinite(scores["test_elbo"]):
+    if evaluate and not math.isfinite(scores["test_elbo"]):
         raise TrainingDiverged(epoch, "test evaluation", -scores["test_elbo"], kept)
     record = {"epoch": epoch, **objective.end_epoch(total, n), **scores,
               "seconds": seconds, "lr": lr}

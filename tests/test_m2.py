@@ -347,3 +347,19 @@ def test_labelled_layer_gradients_do_not_depend_on_thread_timing():
         torch.set_num_threads(threads)
     for g in grads[1:]:
         assert torch.equal(g, grads[0])
+
+
+def test_eval_every_scores_some_epochs_and_selects_among_them(tmp_path, data_dir, capsys):
+    from ppvae import load
+
+    assert ssl(tmp_path / "r", data_dir, "--epochs", "5", "--set", "train.eval_every=2") == 0
+    printed = capsys.readouterr().out
+    metrics = load(tmp_path / "r").metrics
+    scored = [m["epoch"] for m in metrics if "valid_error" in m]
+    assert scored == [2, 4, 5]  # every second epoch, and the last
+    assert all("test_elbo" in m and "test_error" in m for m in metrics if m["epoch"] in scored)
+    line1 = next(s for s in printed.splitlines() if s.startswith("epoch 1/5"))
+    assert "train ELBO" in line1 and "test ELBO" not in line1 and "valid_error" not in line1
+    best = torch.load(tmp_path / "r" / "best.pt", weights_only=True)["epoch"]
+    want = min((m for m in metrics if "valid_error" in m), key=lambda m: m["valid_error"])
+    assert best == want["epoch"]
