@@ -228,3 +228,23 @@ def test_ssl_checks_its_output_folder_before_training_the_feature_vae(tmp_path, 
                "--data-dir", str(data_dir), "--out", str(out), "--no-progress"])
     assert rc == 2 and "already holds a run" in capsys.readouterr().err
     assert not m1.exists()
+
+
+def test_grey_inputs_encode_the_grey_levels(tmp_path, stage1, data_dir):
+    from ppvae import load
+    from ppvae.latent import encode_moments
+
+    run = tmp_path / "m1"
+    prepare(Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(stage1))),
+            data_dir)
+    grey = load_data(Component("vae_features", VAEFeaturesOptions(run=str(run), inputs="grey")),
+                     data_dir)
+    binary = load_data(Component("vae_features", VAEFeaturesOptions(run=str(run))), data_dir)
+    m1 = load(run)
+    cfg = m1.config.data
+    images = load_data(Component("mnist", type(cfg.options)(n_train=400, n_test=100)), data_dir)
+    assert not images.dynamic_binarize  # grey levels
+    torch.testing.assert_close(grey.x_train, encode_moments(m1.pair, images.x_train)[0])
+    torch.testing.assert_close(grey.x_test, encode_moments(m1.pair, images.x_test)[0])
+    assert not torch.allclose(grey.x_test, binary.x_test)
+    assert "grey inputs" in grey.name and "grey inputs" not in binary.name

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -29,12 +29,15 @@ class VAEFeaturesOptions:
     on the means; validation and test always use the means); ``min_std``: keep only the
     active units, the features whose posterior mean varies over the training images with a
     standard deviation of at least this (0.1 is Burda et al.'s variance > 0.01; 0 keeps
-    all)."""
+    all); ``inputs``: what the encoder reads from binarized MNIST, one fixed binarization
+    of every image (``binarized``) or its grey levels (``grey``, as Kingma et al.'s code
+    does); other data are read as they are."""
 
     run: str = ""
     stage1: str | None = None
     sample: bool = True
     min_std: float = 0.0
+    inputs: Literal["binarized", "grey"] = "binarized"
 
     def validate(self) -> None:
         if not self.run:
@@ -64,7 +67,10 @@ def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
         raise RunError(f"feature VAE not available: {exc}{hint}") from None
     if run.config.data.name == "vae_features":
         raise ConfigError(f"data.run = {opts.run} is itself trained on VAE features")
-    base = load_data(run.config.data, root, download)
+    data = run.config.data
+    if opts.inputs == "grey" and getattr(data.options, "pixels", None) == "binarized":
+        data = replace(data, options=replace(data.options, pixels="grey"))
+    base = load_data(data, root, download)
     x_train = base.x_train
     if base.dynamic_binarize:  # the encoder saw binary images: give it one fixed draw
         x_train = binarize_fixed(x_train, BINARIZE_SEED)
@@ -97,6 +103,7 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     kept = int(keep.sum())
     units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
+    units += ", grey inputs" if opts.inputs == "grey" else ""
     return TensorData(
         name=f"vae_features({base.name}{units})",
         source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
