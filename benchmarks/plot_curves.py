@@ -1,9 +1,8 @@
 """Plot test ELBO (or, ``--metric``, validation / test error) per epoch of ppvae runs next to
 the Pyro-example-style baseline.
 
-    python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 \
-        --run trace=runs/mnist_z50_trace --baseline benchmarks/results/quality.json \
-        --out docs/mnist_z50_curve.png
+    python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 --out docs/curve.png \
+        [--run trace=runs/mnist_z50_trace] [--baseline benchmarks/results/quality_*.json]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m benchmarks.quality --epochs 20 --data-dir ../shared/data
 
-Prints one row per epoch and writes benchmarks/results/quality.json.
+Prints one row per epoch and writes benchmarks/results/quality_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pyro
 import torch
 
 from benchmarks.baselines import per_item_loader, pyro_example_epoch, pyro_example_setup
+from benchmarks.common import machine, results_path
 from ppvae.config import load_config
 from ppvae.data import load_data
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "quality.json"))
+    p.add_argument("--out", default=str(results_path("quality")))
     args = p.parse_args(argv)
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
     data = load_data(cfg.data, args.data_dir)
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                               cfg.train.batch_size)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"pyro_example": rows, "batch_size": cfg.train.batch_size,
-                               "seed": args.seed}, indent=2))
+    out.write_text(json.dumps({"machine": machine(), "pyro_example": rows,
+                               "batch_size": cfg.train.batch_size, "seed": args.seed}, indent=2))
     print(f"saved {out}")
     return 0
 

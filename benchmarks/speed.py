@@ -12,7 +12,7 @@ for any code in which Pyro computes the bound. Also GEMM FLOP/s achieved next to
 Then times the importance-sampled log p(x) with k=5000 on a slice of the test set and
 extrapolates to all 10,000 images (said so in the output).
 ``--device cuda`` runs the same on a GPU (without the pyro-example row, whose per-item
-DataLoader is a CPU design). Writes benchmarks/results/speed.json.
+DataLoader is a CPU design). Writes benchmarks/results/speed_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import time
@@ -38,6 +37,7 @@ from benchmarks.baselines import (
     pyro_example_epoch,
     pyro_example_setup,
 )
+from benchmarks.common import machine, results_path
 from ppvae.config import load_config
 from ppvae.data import load_data
 from ppvae.distributed import resolve_device
@@ -100,7 +100,7 @@ def ppvae_variant(x: torch.Tensor, elbo: str, batch: int) -> Callable[[], None]:
     return run
 
 
-def load_spec():  # noqa: ANN201
+def load_spec():
     from ppvae.data.base import DataSpec
 
     return DataSpec(x_dim=X_DIM, image_shape=(28, 28), num_classes=10)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-loglik", action="store_true", help="time only the log p(x)")
     p.add_argument("--ll-images", type=int, default=40, help="test images for the k=5000 timing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (pyro-example: CPU only)")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.json"))
+    p.add_argument("--out", default=str(results_path("speed")))
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "rows": rows, "rounds": args.rounds, "fraction": args.fraction,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "torch": torch.__version__, "pyro": pyro.__version__,
         "threads": torch.get_num_threads(), "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,

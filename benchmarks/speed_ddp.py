@@ -8,7 +8,7 @@ Trains the MNIST 784-400-50 VAE (configs/mnist_z50.toml) for one epoch over the 
 training seconds of the epoch (``metrics.jsonl``; start-up and evaluation left out) and
 prints examples per second of each and their ratio: both use the two cores, so a ratio
 above 1 says data parallelism uses them better than intra-op threads do.
-Writes benchmarks/results/speed_ddp.json.
+Writes benchmarks/results/speed_ddp_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.common import machine, machine_tag, results_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--n-train", type=int, default=20000)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed_ddp.json"))
+    p.add_argument("--out", default=str(results_path("speed_ddp")))
     args = p.parse_args()
     variants = {"1 process x 2 threads": (1, 2), "2 processes x 1 thread": (2, 1)}
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -64,7 +65,7 @@ def main() -> int:
     ref, ddp = times["1 process x 2 threads"], times["2 processes x 1 thread"]
     paired = statistics.median(a / b for a, b in zip(ref, ddp, strict=True))
     print(f"\nMNIST VAE 784-400-50, batch {args.batch}, {args.n_train} images, "
-          f"{args.rounds} rounds, {platform.processor() or platform.machine()}")
+          f"{args.rounds} rounds, {machine_tag()}")
     for name, ts in times.items():
         print(f"{name:>24}: median {statistics.median(ts):.2f} s/epoch, "
               f"{args.n_train / statistics.median(ts):,.0f} examples/s")
@@ -72,7 +73,7 @@ def main() -> int:
           "(paired median)")
     result = {"batch": args.batch, "n_train": args.n_train, "rounds": args.rounds,
               "seconds": times, "throughput_ratio_paired": paired}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps({"machine": machine(), **result}, indent=2) + "\n")
     return 0
 
 

@@ -7,7 +7,7 @@ Alternates fresh processes with the default kernels and with the AVX2 ones: soft
 the z = 50 MNIST VAE (configs/mnist_z50.toml, 2 threads) and of the IWAE paper's tanh VAE
 (configs/mnist_iwae_vae.toml, 1 thread), each over the first 20,000 images. Prints the
 median time of each and the ratio default / AVX2 (above 1: AVX2 is faster).
-Writes benchmarks/results/speed_kernels.json.
+Writes benchmarks/results/speed_kernels_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.common import machine, results_path
 
 REPO = Path(__file__).resolve().parents[1]
 SOFTPLUS = """
@@ -60,7 +62,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed_kernels.json"))
+    p.add_argument("--out", default=str(results_path("speed_kernels")))
     args = p.parse_args()
     caps = {"default": None, "avx2": "avx2"}
     times: dict[str, dict[str, list[float]]] = {}
@@ -81,7 +83,7 @@ def main() -> int:
         unit = 1e3 if d < 1 else 1.0
         print(f"{name:<34}{d * unit:>10.2f}{'ms' if unit > 1 else ' s':>2}"
               f"{a * unit:>10.2f}{'ms' if unit > 1 else ' s':>2}{d / a:>16.2f}")
-    Path(args.out).write_text(json.dumps(times, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps({"machine": machine(), **times}, indent=2) + "\n")
     return 0
 
 

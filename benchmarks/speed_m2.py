@@ -9,15 +9,13 @@ step also takes a labelled batch); the baseline interleaves its labelled batch o
 epoch and takes separate SVI steps for the ELBO and the auxiliary loss, as the example does.
 Variants alternate (A B A B ...) for several rounds; prints median and min seconds per
 epoch (training steps only, no evaluation) and the ratio. Writes
-benchmarks/results/speed_m2.json.
+benchmarks/results/speed_m2_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from benchmarks.common import machine, results_path
 from benchmarks.ss_baseline import ss_example_epoch, ss_example_setup, ss_loaders
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--fraction", type=float, default=1.0,
                    help="time this fraction of the unlabelled images (scaled up to an epoch)")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed_m2.json"))
+    p.add_argument("--out", default=str(results_path("speed_m2")))
     args = p.parse_args(argv)
     torch.manual_seed(0)
     cfg = load_config(CONFIG)
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "times": times, "median_s": med, "ratio": ratio, "rounds": args.rounds,
         "fraction": args.fraction, "torch": torch.__version__, "pyro": pyro.__version__,
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
     }, indent=2))
     print(f"saved {out}")
     return 0

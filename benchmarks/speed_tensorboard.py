@@ -6,14 +6,13 @@ Trains one epoch of configs/mnist_z50.toml (60,000 images) for the epoch's time,
 the TensorBoard hook of the epoch loop on that run: an epoch with scalars only, and an epoch
 with pictures (prior samples and test reconstructions). The cost per epoch is the scalar
 epoch's plus the picture epoch's extra divided by ``train.image_every`` (default 10).
-Writes benchmarks/results/speed_tensorboard.json.
+Writes benchmarks/results/speed_tensorboard_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import machine, machine_tag, results_path
 from ppvae import fit
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -34,8 +34,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
-                                        "speed_tensorboard.json"))
+    p.add_argument("--out", default=str(results_path("speed_tensorboard")))
     args = p.parse_args()
     cfg = load_config(REPO / "configs" / "mnist_z50.toml", ["train.epochs=1",
                                                              "train.device=cpu"])
@@ -57,11 +56,12 @@ def main() -> int:
     s, pic = statistics.median(scalars), statistics.median(pictures)
     per_epoch = s + (pic - s) / every
     print(f"MNIST z=50 epoch (training part): {epoch_s:.2f} s on {torch.get_num_threads()} "
-          f"threads, {platform.processor() or platform.machine()}")
+          f"threads, {machine_tag()}")
     print(f"TensorBoard hook: scalars {s * 1e3:.1f} ms, with pictures {pic * 1e3:.0f} ms")
     print(f"per epoch with image_every = {every}: {per_epoch * 1e3:.1f} ms = "
           f"{100 * per_epoch / epoch_s:.2f} % of the epoch")
     Path(args.out).write_text(json.dumps({
+        "machine": machine(),
         "epoch_s": epoch_s, "scalars_s": scalars, "pictures_s": pictures,
         "image_every": every, "per_epoch_fraction": per_epoch / epoch_s}, indent=2) + "\n")
     return 0

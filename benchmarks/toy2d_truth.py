@@ -21,7 +21,7 @@ from ppvae.loglik import log_likelihood
 from ppvae.plots import save
 
 
-def density_figure(run, noise: float, k: int):  # noqa: ANN001, ANN201
+def density_figure(run, noise: float, k: int):
     """True density, model density (importance sampled) and the learned curve."""
     from matplotlib.figure import Figure
 
@@ -70,7 +70,7 @@ def latent_sign(mean_at: Callable[[torch.Tensor], torch.Tensor], noise: float) -
     return 1.0 if same <= flipped else -1.0
 
 
-def decoder_vs_ideal(run, noise: float, zs: tuple[float, ...] = TAIL_Z  # noqa: ANN001
+def decoder_vs_ideal(run, noise: float, zs: tuple[float, ...] = TAIL_Z
                      ) -> list[dict[str, float]]:
     """The learned decoder's mean and std (per dimension) next to the exact ones, the learned
     latent reflected first if the model runs along the curve the other way."""

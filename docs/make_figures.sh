@@ -7,7 +7,7 @@ ppvae train --config configs/mnist_z50.toml --out runs/mnist_z50                
 ppvae train --config configs/mnist_z50.toml --elbo trace --out runs/mnist_z50_trace
 python -m benchmarks.quality --epochs 20                                              # Pyro vae.py style
 python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 --run trace=runs/mnist_z50_trace \
-    --baseline benchmarks/results/quality.json --out docs/mnist_z50_curve.png
+    --baseline benchmarks/results/quality_intel-xeon-avx512_2026-11-27.json --out docs/mnist_z50_curve.png
 ppvae evaluate runs/mnist_z50 --k 1000
 ppvae sample runs/mnist_z50 --out docs/mnist_z50_samples.png
 ppvae reconstruct runs/mnist_z50 --n 30 --out docs/mnist_z50_reconstructions.png

@@ -17,8 +17,8 @@ TOY2D = [
         "\\mathcal N(0, (0.1 z^2)^2 I)$.\n\n"
         "A VAE with a **1-D latent** $z\\sim\\mathcal N(0,1)$ and a Gaussian decoder whose "
         "mean *and* per-dimension variance are learned, trained by Pyro SVI "
-        "(`TraceMeanField_ELBO`) through `ppvae.fit`. Set `PPVAE_NB_EPOCHS` for a "
-        "short run (the test suite uses 2)."
+        "(`TraceMeanField_ELBO`) through `ppvae.fit`. `PPVAE_NB_EPOCHS` sets the "
+        "length; `PPVAE_NB_QUICK=1` makes a 2-epoch run on a subset (for checks)."
     ),
     new_code_cell(
         "import os\n"
@@ -30,9 +30,11 @@ TOY2D = [
         "from ppvae.data.toy2d import curve\n"
         "from ppvae.latent import decode, reconstruct\n"
         "\n"
-        "EPOCHS = int(os.environ.get('PPVAE_NB_EPOCHS', '60'))\n"
+        "QUICK = os.environ.get('PPVAE_NB_QUICK') == '1'  # checks: 2 epochs, fewer points\n"
+        "EPOCHS = int(os.environ.get('PPVAE_NB_EPOCHS') or (2 if QUICK else 60))\n"
         "config = ppvae.load_config(Path('..') / 'configs' / 'toy2d.toml')\n"
-        "config = config.replace([f'train.epochs={EPOCHS}'])\n"
+        "config = config.replace([f'train.epochs={EPOCHS}']\n"
+        "                        + (['data.n_train=1000', 'data.n_test=500'] if QUICK else []))\n"
         "run_dir = Path(tempfile.mkdtemp(prefix='ppvae-toy2d-'))\n"
         "run = ppvae.fit(config, out=run_dir)\n"
         "data = run.load_data()\n"
@@ -110,18 +112,25 @@ SETUP = (
 )
 
 
-def run_or_load(config: str, run: str, default_epochs: int, command: str) -> str:
-    """Cell source: load the full run if it exists, else train a short one."""
+QUICK = "QUICK = os.environ.get('PPVAE_NB_QUICK') == '1'  # checks: 2 epochs on a subset\n"
+
+
+def run_or_load(config: str, run: str, default_epochs: int, command: str,
+                quick: list[str]) -> str:
+    """Cell source: load the full run if it exists, else train a short one (``quick``: the
+    settings of a check run)."""
     return (
         SETUP
         + f"RUN = Path('..') / 'runs' / '{run}'  # made by: {command}\n"
-        "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS')\n"
+        + QUICK
+        + "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS') or (2 if QUICK else None)\n"
         "if EPOCHS is None and (RUN / 'checkpoint.pt').is_file():\n"
         "    run = ppvae.load(RUN)\n"
         "    print(f'loaded {RUN}')\n"
         "else:\n"
         f"    config = ppvae.load_config(Path('..') / 'configs' / '{config}')\n"
-        f"    config = config.replace([f'train.epochs={{EPOCHS or {default_epochs}}}'])\n"
+        f"    config = config.replace([f'train.epochs={{EPOCHS or {default_epochs}}}']\n"
+        f"                            + ({quick!r} if QUICK else []))\n"
         f"    run = ppvae.fit(config, out=Path(tempfile.mkdtemp(prefix='ppvae-{run}-')))\n"
         "data = run.load_data()\n"
         "last = run.metrics[-1]\n"
@@ -143,10 +152,12 @@ MNIST = [
         "A Bernoulli decoder (logits) and a diagonal-Normal encoder, 784-400-2 softplus "
         "MLPs, trained by Pyro SVI with `TraceMeanField_ELBO` (`configs/mnist_z2.toml`). "
         "The notebook loads `runs/mnist_z2` when it exists (the full run) and otherwise "
-        "trains a short run; `PPVAE_NB_EPOCHS` sets its length (the test suite uses 2)."
+        "trains a short run; `PPVAE_NB_EPOCHS` sets its length, `PPVAE_NB_QUICK=1` makes a "
+        "2-epoch run on a subset (for checks)."
     ),
     new_code_cell(run_or_load("mnist_z2.toml", "mnist_z2", 20,
-                              "ppvae train --config configs/mnist_z2.toml --out runs/mnist_z2")),
+                              "ppvae train --config configs/mnist_z2.toml --out runs/mnist_z2",
+                              ["data.n_train=2000", "data.n_test=500"])),
     new_markdown_cell("## Training curve"),
     new_code_cell(CURVE),
     new_markdown_cell(
@@ -179,10 +190,11 @@ FREY = [
         "standard deviation, floored at `min_scale = 0.01`: without a floor the variance can "
         "collapse on pixels that take few distinct values and the likelihood diverges "
         "(RESULTS.md §2). 200 hidden units, z = 2 (`configs/frey_z2.toml`). Loads "
-        "`runs/frey_z2` when it exists; otherwise trains a short run (`PPVAE_NB_EPOCHS`)."
+        "`runs/frey_z2` when it exists; otherwise trains a short run (`PPVAE_NB_EPOCHS`; "
+        "`PPVAE_NB_QUICK=1`: 2 epochs)."
     ),
     new_code_cell(run_or_load("frey_z2.toml", "frey_z2", 200,
-                              "ppvae train --config configs/frey_z2.toml --out runs/frey_z2")),
+                              "ppvae train --config configs/frey_z2.toml --out runs/frey_z2", [])),
     new_markdown_cell(
         "## Lower bound per image\n\n"
         "A Gaussian density on [0, 1] pixels is not bounded by 0: bounds are positive and "
@@ -228,19 +240,22 @@ SEMI = [
         "in the same trainer. The last 10,000 training images are the validation set "
         "(model selection: `best.pt`); the test images are scored only for reporting.\n\n"
         "Loads `runs/m2_l100_s0` when it exists; otherwise trains a short run "
-        "(`PPVAE_NB_EPOCHS`, the test suite uses 2)."
+        "(`PPVAE_NB_EPOCHS`; `PPVAE_NB_QUICK=1`: 2 epochs on a subset, for checks)."
     ),
     new_code_cell(
         SETUP
         + "# made by: ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed 0 "
         "--out runs/m2_l100_s0\n"
         "RUN = Path('..') / 'runs' / 'm2_l100_s0'\n"
-        "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS')\n"
+        + QUICK
+        + "EPOCHS = os.environ.get('PPVAE_NB_EPOCHS') or (2 if QUICK else None)\n"
         "if EPOCHS is None and (RUN / 'best.pt').is_file():\n"
         "    run_dir = RUN\n"
         "else:\n"
         "    config = ppvae.load_config(Path('..') / 'configs' / 'm2_mnist.toml')\n"
-        "    config = config.replace([f'train.epochs={EPOCHS or 10}', 'semi.labels=100'])\n"
+        "    config = config.replace([f'train.epochs={EPOCHS or 10}', 'semi.labels=100']\n"
+        "                            + (['data.n_train=3000', 'data.n_test=500', 'semi.n_valid=500']\n"
+        "                               if QUICK else []))\n"
         "    run_dir = ppvae.fit(config, out=Path(tempfile.mkdtemp(prefix='ppvae-m2-'))).run_dir\n"
         "run = ppvae.load(run_dir, checkpoint='best.pt')  # the best validation error\n"
         "data = run.load_data()\n"

@@ -1,4 +1,4 @@
-"""Every notebook executes top to bottom on a short training budget."""
+"""Every notebook executes top to bottom in its quick mode (2 epochs on a subset)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ def test_there_are_notebooks():
     assert any(p.name == "01_toy2d.ipynb" for p in NOTEBOOKS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, data_dir, monkeypatch):
-    monkeypatch.setenv("PPVAE_NB_EPOCHS", "2")
+    monkeypatch.setenv("PPVAE_NB_QUICK", "1")
+    monkeypatch.delenv("PPVAE_NB_EPOCHS", raising=False)
     monkeypatch.setenv("PPVAE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as Jupyter
     nb = nbformat.read(path, as_version=4)

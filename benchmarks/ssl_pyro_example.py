@@ -1,6 +1,6 @@
 """Train the ss_vae_M2.py-style re-implementation and print its classification error.
 
-    python -m benchmarks.ss_example_train --data-dir ../shared/data --epochs 20
+    python -m benchmarks.ssl_pyro_example --data-dir ../shared/data --epochs 20
 
 What a user starting from Pyro's ``examples/vae/ss_vae_M2.py`` gets with the example's
 command-line settings (aux loss multiplier 46, lr 0.00042, beta1 0.95, batch 200, 784-500
@@ -20,6 +20,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from benchmarks.common import machine, results_path
 from benchmarks.ss_baseline import ss_example_epoch, ss_example_setup, ss_loaders
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", type=int, default=100)
     p.add_argument("--lr", type=float, default=0.00042)
     p.add_argument("--beta1", type=float, default=0.95)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ss_example_train.json"))
+    p.add_argument("--out", default=str(results_path("ssl_pyro_example")))
     args = p.parse_args(argv)
     torch.manual_seed(0)
     pyro.set_rng_seed(0)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
           f"test error {best['test_error']:.2%}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "epochs": rows}, indent=2))
+    out.write_text(json.dumps({"machine": machine(), "args": vars(args), "epochs": rows}, indent=2))
     print(f"saved {out}")
     return 0
 

@@ -1,0 +1,53 @@
+"""What every benchmark records: the machine, the versions, and where its results go."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    """The CPU's model name and flags (Linux); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model or platform.machine(), flags
+
+
+def machine_tag() -> str:
+    """A short name for the CPU, for file names: ``amd-epyc-avx512``, ``intel-xeon-avx2``."""
+    model, flags = _cpuinfo()
+    words = model.lower().replace("(r)", "").replace("(tm)", "").split()
+    vendor = "-".join(w for w in words[:2] if w.isalnum()) or platform.machine()
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else platform.machine()
+    return f"{vendor}-{isa}"
+
+
+def machine() -> dict[str, Any]:
+    """The machine and software a figure was measured with."""
+    import pyro
+    import torch
+
+    model, flags = _cpuinfo()
+    return {"cpu": model, "avx512": "avx512f" in flags, "cpus": os.cpu_count(),
+            "torch": torch.__version__, "pyro": pyro.__version__,
+            "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "date": datetime.date.today().isoformat()}
+
+
+def results_path(name: str) -> Path:
+    """``benchmarks/results/NAME_MACHINE_DATE.json``."""
+    return RESULTS / f"{name}_{machine_tag()}_{datetime.date.today().isoformat()}.json"
