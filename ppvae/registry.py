@@ -62,6 +62,16 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
+    def snapshot(self) -> dict[str, Entry[T]]:
+        """The entries as they are now, for :meth:`restore`."""
+        return dict(self._entries)
+
+    def restore(self, snapshot: dict[str, Entry[T]]) -> list[Entry[T]]:
+        """Go back to a :meth:`snapshot`; returns the entries registered since."""
+        added = [e for n, e in self._entries.items() if snapshot.get(n) is not e]
+        self._entries = dict(snapshot)
+        return added
+
 
 MODELS: Registry[Any] = Registry("model")
 GUIDES: Registry[Any] = Registry("guide")

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pyro
 import pytest
 import torch
 
+from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def restore_registries():
+    """What a test registers, itself or by importing a plugin, is unregistered after it; the
+    plugin modules that registered it are forgotten, so that importing them again
+    registers again."""
+    saved = [(reg, reg.snapshot()) for reg in (MODELS, GUIDES, ELBOS, DATASETS)]
+    yield
+    for reg, snapshot in saved:
+        for entry in reg.restore(snapshot):
+            module = getattr(entry.obj, "__module__", "") or ""
+            if not module.startswith(("ppvae.", "tests.test_", "tests.conftest")):
+                sys.modules.pop(module, None)
 
 
 @pytest.fixture(autouse=True)

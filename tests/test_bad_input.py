@@ -38,7 +38,9 @@ class NoEventGuide(NormalGuide):
             pyro.sample("z", dist.Normal(loc, scale))
 
 
-if "test_no_event" not in GUIDES:
+@pytest.fixture()
+def no_event_guide():
+    """``test_no_event``, registered for one test (conftest unregisters it after)."""
     GUIDES.register("test_no_event", config=GUIDES.entry("normal").config)(NoEventGuide)
 
 
@@ -171,7 +173,7 @@ def test_resume_overrides_reach_run_json_only_with_a_checkpoint(toy_run, capsys)
     assert after["config"]["train"]["lr"] == before["config"]["train"]["lr"]
 
 
-def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys):
+def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys, no_event_guide):
     for batch in ("2", "64"):
         rc, err = cli(["train", "--config", TOY, "--set", "guide.name=test_no_event",
                        "--set", "guide.z_dim=2", "--set", "model.z_dim=2",

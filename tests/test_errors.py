@@ -94,7 +94,6 @@ class NanOptions:
     after: int = 30
 
 
-@MODELS.register("test_nan_after", config=NanOptions)
 class NanAfter(PyroModule):
     """A 2-D Gaussian model that breaks after a number of training steps."""
 
@@ -115,8 +114,14 @@ class NanAfter(PyroModule):
             pyro.sample("x", dist.Normal(loc, 1.0).to_event(1), obs=x)
 
 
+@pytest.fixture()
+def nan_model():
+    """``test_nan_after``, registered for one test (conftest unregisters it after)."""
+    MODELS.register("test_nan_after", config=NanOptions)(NanAfter)
+
+
 @pytest.mark.filterwarnings("ignore:Encountered NaN")
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, nan_model):
     cfg = {
         "name": "nan",
         "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
@@ -135,7 +140,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:Encountered NaN")
-def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path):
+def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path, nan_model):
     cfg = {
         "name": "nan",
         "data": {"name": "toy2d", "n_train": 200, "n_test": 50},

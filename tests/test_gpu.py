@@ -14,12 +14,13 @@ from ppvae.guides import NormalGuideOptions
 from ppvae.models import VAE, VAEOptions
 from ppvae.pair import Pair, check_pair
 from tests.conftest import REPO
-from tests.delta_plugin import DeltaGuide
 
 pytestmark = pytest.mark.gpu
 
 
 def test_a_fixed_batch_has_the_same_loss_on_cuda_and_cpu():
+    from tests.delta_plugin import DeltaGuide  # registers a guide: conftest undoes that
+
     spec = DataSpec(x_dim=784)
     pyro.set_rng_seed(0)
     pair = Pair(VAE(VAEOptions(z_dim=20, hidden=(200,)), spec),

@@ -26,7 +26,6 @@ class NoOptions:
     """No options."""
 
 
-@MODELS.register("test_normal_normal", config=NoOptions)
 class NormalNormal(PyroModule):
     """z ~ N(0, 1); x ~ N(z, 0.5^2), one dimension."""
 
@@ -39,7 +38,6 @@ class NormalNormal(PyroModule):
             pyro.sample("x", dist.Normal(z, NOISE).to_event(1), obs=x)
 
 
-@GUIDES.register("test_linear_normal", config=NoOptions)
 class LinearNormal(PyroModule):
     """q(z|x) = N(a x + b, exp(c)^2)."""
 
@@ -51,6 +49,13 @@ class LinearNormal(PyroModule):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         with pyro.plate("data", x.shape[0]):
             pyro.sample("z", dist.Normal(self.loc(x), self.log_scale.exp()).to_event(1))
+
+
+@pytest.fixture(autouse=True)
+def registered():
+    """The conjugate pair, registered for each test (conftest unregisters it after)."""
+    MODELS.register("test_normal_normal", config=NoOptions)(NormalNormal)
+    GUIDES.register("test_linear_normal", config=NoOptions)(LinearNormal)
 
 
 def conjugate_data(n: int = 2000) -> TensorData:
