@@ -147,6 +147,78 @@ def loglik_time(x: torch.Tensor, k: int) -> dict:
     return {"images": len(x), "k": k, "seconds": sec, "extrapolated_10k_s": sec * 10000 / len(x)}
 
 
+def _variants(x: torch.Tensor, batches: list[int], pyro_example: bool
+              ) -> dict[str, Callable[[], None]]:
+    variants: dict[str, Callable[[], None]] = {}
+    for b in batches:
+        variants[f"plain mc-kl b{b}"] = plain_variant(x, False, b)
+        variants[f"ppvae trace b{b}"] = ppvae_variant(x, "trace", b)
+        variants[f"pyro-bare trace b{b}"] = bare_pyro_variant(x, b)
+        variants[f"plain analytic-kl b{b}"] = plain_variant(x, True, b)
+        variants[f"ppvae meanfield b{b}"] = ppvae_variant(x, "meanfield", b)
+        if pyro_example:
+            variants[f"pyro-example b{b}"] = pyro_example_variant(x, b)
+    return variants
+
+
+def _time_rounds(variants: dict[str, Callable[[], None]], rounds: int, scale: float,
+                 device: torch.device) -> dict[str, list[float]]:
+    """Seconds per epoch of each variant, the variants interleaved, a rotated order each
+    round."""
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            tic = time.perf_counter()
+            variants[name]()
+            sync(device)
+            times[name].append((time.perf_counter() - tic) * scale)
+        print(f"round {r + 1}/{rounds} done", flush=True)
+    return times
+
+
+def _rows(times: dict[str, list[float]], batches: list[int], n_images: int) -> list[dict]:
+    flops_epoch = gemm_flops_per_example() * n_images
+    peak = {b: mm_gflops(b) for b in batches}
+    rows = []
+    for name in times:
+        b = int(name.rsplit("b", 1)[1])
+        med, mn = statistics.median(times[name]), min(times[name])
+        ref = "plain analytic-kl" if "meanfield" in name or "analytic" in name else "plain mc-kl"
+        ref_times = times[f"{ref} b{b}"]
+        row = {"variant": name, "batch": b, "median_s": med, "min_s": mn,
+               "ratio_to_plain": med / statistics.median(ref_times),
+               "paired_ratio_to_plain": paired_ratio(times[name], ref_times),
+               "reference": f"{ref} b{b}",
+               "gemm_gflops": flops_epoch / med / 1e9, "mm_gflops": peak[b]}
+        if f"pyro-example b{b}" in times:
+            row["ratio_to_pyro_example"] = med / statistics.median(times[f"pyro-example b{b}"])
+        rows.append(row)
+    return rows
+
+
+def _print_rows(rows: list[dict], times: dict[str, list[float]], batches: list[int]) -> None:
+    head = f"{'variant':<26}{'median s':>9}{'min s':>8}{'x plain':>9}{'paired':>8}{'x pyro-ex':>10}"
+    head += f"{'GFLOP/s':>9}{'mm GFLOP/s':>11}"
+    print(head)
+    for r in rows:
+        pe = r.get("ratio_to_pyro_example")
+        print(f"{r['variant']:<26}{r['median_s']:>9.2f}{r['min_s']:>8.2f}"
+              f"{r['ratio_to_plain']:>9.2f}{r['paired_ratio_to_plain']:>8.2f}"
+              f"{(f'{pe:.2f}' if pe else '-'):>10}"
+              f"{r['gemm_gflops']:>9.1f}{r['mm_gflops']:>11.1f}")
+    for b in batches:
+        ours, bare = times[f"ppvae trace b{b}"], times[f"pyro-bare trace b{b}"]
+        print(f"ppvae trace / pyro-bare trace, batch {b}, paired: {paired_ratio(ours, bare):.2f}")
+
+
+def _loglik(x_test: torch.Tensor) -> dict:
+    ll = loglik_time(x_test, 5000)
+    print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
+          f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
+    return ll
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
@@ -161,79 +233,26 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     torch.manual_seed(0)
+    data = load_data(load_config(REPO / "configs" / "mnist_z50.toml").data, args.data_dir)
+    x_test = data.x_test[: args.ll_images].to(device)
     if args.only_loglik:
-        cfg = load_config(REPO / "configs" / "mnist_z50.toml")
-        ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images].to(device),
-                         5000)
-        print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
-              f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
+        _loglik(x_test)
         return 0
-    cfg = load_config(REPO / "configs" / "mnist_z50.toml")
-    x_full = load_data(cfg.data, args.data_dir).x_train
+    x_full = data.x_train
     n = int(len(x_full) * args.fraction)
     x = x_full[:n].contiguous().to(device)
-    scale = len(x_full) / n
     batches = args.batch or [128, 256]
-
-    variants: dict[str, Callable[[], None]] = {}
-    for b in batches:
-        variants[f"plain mc-kl b{b}"] = plain_variant(x, False, b)
-        variants[f"ppvae trace b{b}"] = ppvae_variant(x, "trace", b)
-        variants[f"pyro-bare trace b{b}"] = bare_pyro_variant(x, b)
-        variants[f"plain analytic-kl b{b}"] = plain_variant(x, True, b)
-        variants[f"ppvae meanfield b{b}"] = ppvae_variant(x, "meanfield", b)
-        if not args.no_pyro_example and device.type == "cpu":
-            variants[f"pyro-example b{b}"] = pyro_example_variant(x, b)
+    variants = _variants(x, batches, not args.no_pyro_example and device.type == "cpu")
     if args.fraction <= 0.1:  # short timings: one untimed warm-up pass each
         for fn in variants.values():
             fn()
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    names = list(variants)
-    for r in range(args.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            tic = time.perf_counter()
-            variants[name]()
-            sync(device)
-            times[name].append((time.perf_counter() - tic) * scale)
-        print(f"round {r + 1}/{args.rounds} done", flush=True)
-
-    flops_epoch = gemm_flops_per_example() * len(x_full)
-    peak = {b: mm_gflops(b) for b in batches}
-    rows = []
-    for name in names:
-        b = int(name.rsplit("b", 1)[1])
-        med, mn = statistics.median(times[name]), min(times[name])
-        ref = "plain analytic-kl" if "meanfield" in name or "analytic" in name else "plain mc-kl"
-        ref_times = times[f"{ref} b{b}"]
-        row = {"variant": name, "batch": b, "median_s": med, "min_s": mn,
-               "ratio_to_plain": med / statistics.median(ref_times),
-               "paired_ratio_to_plain": paired_ratio(times[name], ref_times),
-               "reference": f"{ref} b{b}",
-               "gemm_gflops": flops_epoch / med / 1e9, "mm_gflops": peak[b]}
-        if f"pyro-example b{b}" in times:
-            row["ratio_to_pyro_example"] = med / statistics.median(times[f"pyro-example b{b}"])
-        rows.append(row)
-
+    times = _time_rounds(variants, args.rounds, len(x_full) / n, device)
+    rows = _rows(times, batches, len(x_full))
     print(f"\nepoch = {len(x_full)} MNIST images; {args.rounds} rounds; fraction {args.fraction}; "
           f"torch {torch.__version__}, pyro {pyro.__version__}, threads {torch.get_num_threads()}, "
           f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '(default)')}")
-    head = f"{'variant':<26}{'median s':>9}{'min s':>8}{'x plain':>9}{'paired':>8}{'x pyro-ex':>10}"
-    head += f"{'GFLOP/s':>9}{'mm GFLOP/s':>11}"
-    print(head)
-    for r in rows:
-        pe = r.get("ratio_to_pyro_example")
-        print(f"{r['variant']:<26}{r['median_s']:>9.2f}{r['min_s']:>8.2f}"
-              f"{r['ratio_to_plain']:>9.2f}{r['paired_ratio_to_plain']:>8.2f}"
-              f"{(f'{pe:.2f}' if pe else '-'):>10}"
-              f"{r['gemm_gflops']:>9.1f}{r['mm_gflops']:>11.1f}")
-    for b in batches:
-        ours, bare = times[f"ppvae trace b{b}"], times[f"pyro-bare trace b{b}"]
-        print(f"ppvae trace / pyro-bare trace, batch {b}, paired: {paired_ratio(ours, bare):.2f}")
-    ll = loglik_time(load_data(cfg.data, args.data_dir).x_test[: args.ll_images].to(device),
-                     5000)
-    print(f"log p(x), k=5000: {ll['seconds']:.1f} s for {ll['images']} test images -> "
-          f"{ll['extrapolated_10k_s'] / 60:.1f} min for 10,000 (extrapolated, not measured)")
+    _print_rows(rows, times, batches)
+    ll = _loglik(x_test)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the benchmark process: {peak_mb:.0f} MB")
     out = Path(args.out)

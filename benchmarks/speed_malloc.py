@@ -1,10 +1,10 @@
-"""The ``ppvae`` command's malloc setting: ``ppvae evaluate`` with and without it.
+"""``ppvae evaluate --keep-freed-memory`` against glibc's default malloc settings.
 
     python -m benchmarks.speed_malloc runs/vae_1ep --data-dir ../shared/data --n 100
 
 glibc's malloc settings hold for a whole process, so each measurement is a fresh
-``python -m ppvae evaluate RUN --k K --n N`` process, alternating the default (freed memory
-kept for reuse) with ``--system-malloc`` for several rounds. Prints the importance-sampled
+``python -m ppvae evaluate RUN --k K --n N`` process, alternating ``--keep-freed-memory``
+(freed memory kept for reuse) with glibc's default for several rounds. Prints the importance-sampled
 log p(x)'s seconds per image as ``evaluate`` measures them (median and min), the paired
 ratio, and the extrapolation (not a measurement) to 10,000 images.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 from benchmarks.speed import paired_ratio
 
 
-def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, system: bool) -> float:
+def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, keep: bool) -> float:
     """Seconds the log p(x) of ``n`` test images took in a fresh ``ppvae evaluate``."""
     cmd = [sys.executable, "-m", "ppvae", "evaluate", run, "--k", str(k), "--n", str(n),
            "--no-progress", *(["--data-dir", data_dir] if data_dir else []),
-           *(["--system-malloc"] if system else [])]
+           *(["--keep-freed-memory"] if keep else [])]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads((Path(run) / f"evaluate-k{k}-n{n}.json").read_text())
     return float(result["log_px_seconds"])
@@ -39,19 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
-    times: dict[str, list[float]] = {"kept (default)": [], "--system-malloc": []}
+    times: dict[str, list[float]] = {"--keep-freed-memory": [], "glibc default": []}
     for r in range(args.rounds):
         for name in times if r % 2 == 0 else reversed(list(times)):
             secs = evaluate_seconds(args.run, args.k, args.n, args.data_dir,
-                                    system=name == "--system-malloc")
+                                    keep=name == "--keep-freed-memory")
             times[name].append(secs / args.n)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     print(f"\nppvae evaluate {args.run} --k {args.k} --n {args.n}: {args.rounds} rounds")
-    print(f"{'malloc':<18}{'median ms/image':>17}{'min':>8}{'10,000 images (extrapolated)':>31}")
+    print(f"{'malloc':<20}{'median ms/image':>17}{'min':>8}{'10,000 images (extrapolated)':>31}")
     for name, t in times.items():
         med = statistics.median(t)
-        print(f"{name:<18}{med * 1e3:>17.1f}{min(t) * 1e3:>8.1f}{med * 1e4 / 60:>27.1f} min")
-    kept, system = times["kept (default)"], times["--system-malloc"]
+        print(f"{name:<20}{med * 1e3:>17.1f}{min(t) * 1e3:>8.1f}{med * 1e4 / 60:>27.1f} min")
+    kept, system = times["--keep-freed-memory"], times["glibc default"]
     print(f"kept / system, paired median: {paired_ratio(kept, system):.2f}")
     return 0
 

@@ -18,7 +18,9 @@ from ppvae.registry import GUIDES
 
 @dataclass(frozen=True)
 class M2GuideOptions:
-    """Encoder and classifier shapes."""
+    """``z_dim`` (the model's); ``hidden``: the widths of q(z|x, y)'s MLP, which reads ``y``
+    one-hot next to ``x``; ``classifier_hidden``: those of q(y|x)'s MLP; one
+    ``activation`` for both."""
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (500,)

@@ -18,7 +18,8 @@ from ppvae.registry import GUIDES
 
 @dataclass(frozen=True)
 class NormalGuideOptions:
-    """Encoder shape of the guide."""
+    """``z_dim`` latent dimensions (the model's); ``hidden`` layer widths of the encoder MLP
+    and its ``activation``."""
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (400,)
@@ -46,7 +47,7 @@ class NormalGuide(PyroModule):
         h = plain(self, "encoder")(x)
         return plain(self, "loc")(h), plain(self, "log_scale")(h).exp()
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:  # noqa: ARG002  (y: the pair signature)
         with pyro.plate("data", x.shape[0]):
             loc, scale = self.encode(x)
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))

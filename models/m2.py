@@ -19,8 +19,9 @@ from ppvae.registry import MODELS
 
 @dataclass(frozen=True)
 class M2Options(VAEOptions):
-    """The VAE's decoder options (z_dim, hidden, likelihood, ...), Pyro ss_vae_M2 defaults;
-    the number of classes comes from the data."""
+    """As the ``vae`` model's options (one hidden layer or more, 500 units by default, as in
+    Pyro's ss_vae_M2); the decoder reads ``y`` one-hot next to ``z``, and the number of
+    classes comes from the data."""
 
     hidden: tuple[int, ...] = (500,)
 

@@ -19,7 +19,14 @@ from ppvae.registry import MODELS
 
 @dataclass(frozen=True)
 class VAEOptions:
-    """Decoder shape and likelihood of the VAE."""
+    """Decoder shape and likelihood of the VAE.
+
+    ``z_dim`` latent dimensions; ``hidden`` layer widths of the decoder MLP, ``activation``
+    one of softplus, tanh, relu, elu, sigmoid. ``likelihood``: ``bernoulli`` (by logits),
+    ``gaussian`` (a learned per-dimension std, at least ``min_scale``) or ``gaussian_fixed``
+    (std ``fixed_scale``); ``mean``: the Gaussian mean through a ``sigmoid`` or not
+    (``identity``).
+    """
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (400,)
@@ -50,7 +57,7 @@ class VAE(PyroModule):
             opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
         )
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:  # noqa: ARG002  (y: the pair signature)
         n = x.shape[0]
         loc = x.new_zeros(self.z_dim)
         with pyro.plate("data", n):

@@ -1,6 +1,6 @@
 """ppvae: variational autoencoders as Pyro programs (separate model and guide, trained by SVI)."""
 
-from ppvae import data, elbos, guides, models  # noqa: F401  (register built-in datasets and ELBOs)  # noqa: F401  (register built-in models and guides)
+from ppvae import data, elbos, guides, models  # noqa: F401  (register the built-ins)
 from ppvae.api import Run, fit, load
 from ppvae.config import RunConfig, load_config
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS

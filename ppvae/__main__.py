@@ -27,7 +27,7 @@ def entry() -> None:
 
     if note:
         print(note, file=sys.stderr)
-    sys.exit(main(keep_memory=True))
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -18,6 +18,9 @@ from ppvae.memory import keep_freed_memory
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 from ppvae.rundir import BEST, CHECKPOINT
+
+if TYPE_CHECKING:
+    from ppvae.api import Run
 
 MAX_GRID = 100
 
@@ -31,6 +34,10 @@ SHORTCUTS = {
     "device": "train.device",
     "threads": "train.threads",
 }
+
+
+KEEP_HELP = ("keep freed memory in the process for reuse (glibc): faster k = 5000 log p(x) "
+             "and M2 epochs; the process keeps its peak memory (ppvae/memory.py)")
 
 
 def positive(text: str) -> int:
@@ -56,12 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="keep ATen's own choice of CPU kernels (by default the ppvae "
                              "command takes its AVX2 ones where a probe measured its AVX-512 "
                              "ones slower: ppvae/cpukernels.py)")
-        sp.add_argument("--system-malloc", action="store_true",
-                        help="leave the C library's malloc settings alone (by default the "
-                             "ppvae command keeps freed memory for reuse: ppvae/memory.py)")
 
     sp = sub.add_parser("list", help="registered models, guides, ELBOs and datasets")
     common(sp)
+    sp.add_argument("--options", action="store_true",
+                    help="every config option with its type and default (Markdown)")
 
     for name, helptext in [("train", "train a model/guide pair by SVI"),
                            ("ssl", "train with a [semi] table: few labels (e.g. M2)")]:
@@ -87,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
         sp.add_argument("--tensorboard", action="store_true",
                         help="TensorBoard logs in RUN/tb (same as --set train.tensorboard=true)")
+        sp.add_argument("--keep-freed-memory", action="store_true", help=KEEP_HELP)
 
     sp = sub.add_parser("evaluate", help="test ELBO and importance-sampled log p(x)")
     common(sp)
@@ -99,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=positive, help="CPU threads (default: torch's choice)")
     sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--keep-freed-memory", action="store_true", help=KEEP_HELP)
 
     for name, helptext in [
         ("sample", "PNG of samples from the model"),
@@ -123,7 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _list() -> int:
+def _list(options: bool) -> int:
+    if options:
+        from ppvae.reference import options_markdown
+
+        print(options_markdown(), end="")
+        return 0
     for title, reg in [("models", MODELS), ("guides", GUIDES), ("elbos", ELBOS),
                        ("datasets", DATASETS)]:
         print(f"{title}:")
@@ -132,12 +145,8 @@ def _list() -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    from ppvae.api import default_run_dir, fit, read_run_info
-    from ppvae.config import load_config
-    from ppvae.distributed import world_from_env
-    from ppvae.progress import TqdmHooks
-
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` values, then those the shortcut flags stand for."""
     overrides = list(args.set)
     for flag, key in SHORTCUTS.items():
         value = getattr(args, flag, None)
@@ -150,10 +159,22 @@ def _train(args: argparse.Namespace) -> int:
             overrides.append(f"semi.labels={args.labels}")
         if args.seed is not None:
             overrides.append(f"semi.label_seed={args.seed}")
+    return overrides
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """Refuse ``--resume`` without ``--out`` and ``--previous`` without ``--resume``."""
     if args.resume and not args.out:
         raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
     if args.previous and not args.resume:
         raise ConfigError("--previous goes with --resume")
+
+
+def _base_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config to train, as a dict: ``--config``'s, or the resumed run's own."""
+    from ppvae.api import read_run_info
+    from ppvae.config import load_config
+
     if args.config:
         raw: dict[str, Any] = load_config(args.config).to_dict()
         if args.command == "ssl" and "semi" not in raw:
@@ -166,7 +187,37 @@ def _train(args: argparse.Namespace) -> int:
         raw["plugins"] = []
     else:
         raise ConfigError("train needs --config FILE (or --resume --out RUN_DIR)")
-    raw = apply_overrides(raw, overrides)
+    return raw
+
+
+def _remove_if_empty(out: Path) -> None:
+    """Remove the folder made for a run if nothing was saved in it."""
+    with contextlib.suppress(OSError):
+        if not any(out.iterdir()):
+            out.rmdir()
+
+
+def _print_summary(run: Run) -> None:
+    """The last epoch's test ELBO and, for a semi-supervised run, the best validation error."""
+    last = run.metrics[-1]
+    print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
+          f"checkpoint {run.run_dir / CHECKPOINT}")
+    scored = [m for m in run.metrics if "valid_error" in m]
+    if scored:
+        best = min(scored, key=lambda m: m["valid_error"])
+        print(f"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}: "
+              f"test error {best.get('test_error', float('nan')):.2%} "
+              f"(checkpoint {run.run_dir / BEST})")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ppvae.api import default_run_dir, fit
+    from ppvae.distributed import world_from_env
+    from ppvae.progress import TqdmHooks
+
+    overrides = _overrides(args)
+    _check_resume_flags(args)
+    raw = apply_overrides(_base_config(args), overrides)
     plugins = [*raw.get("plugins", []), *(plugin_ref(p) for p in args.plugin)]
     raw["plugins"] = list(dict.fromkeys(plugins))
     cfg = from_dict(raw)
@@ -187,20 +238,10 @@ def _train(args: argparse.Namespace) -> int:
                                                         "training its model"))
     except BaseException:
         if not args.out:  # the folder made for this run: gone if nothing was saved in it
-            with contextlib.suppress(OSError):
-                if not any(out.iterdir()):
-                    out.rmdir()
+            _remove_if_empty(out)
         raise
     if run.metrics and main_process:
-        last = run.metrics[-1]
-        print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
-              f"checkpoint {run.run_dir / CHECKPOINT}")
-        scored = [m for m in run.metrics if "valid_error" in m]
-        if scored:
-            best = min(scored, key=lambda m: m["valid_error"])
-            print(f"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}: "
-                  f"test error {best.get('test_error', float('nan')):.2%} "
-                  f"(checkpoint {run.run_dir / BEST})")
+        _print_summary(run)
     return 0
 
 
@@ -291,27 +332,22 @@ def _figure(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int:
-    """Run the CLI; returns the exit code.
-
-    ``keep_memory`` (what the ``ppvae`` command passes) keeps freed memory in the process
-    for reuse (:mod:`ppvae.memory`) unless ``--system-malloc`` is given.
-    """
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has already printed
         return exc.code if isinstance(exc.code, int) else 2
-    if keep_memory and not args.system_malloc and keep_freed_memory() \
-            and args.command in ("train", "ssl", "evaluate"):
-        print("ppvae: malloc keeps freed memory for reuse (faster here; --system-malloc "
-              "turns this off)", file=sys.stderr)
+    if getattr(args, "keep_freed_memory", False):
+        print("ppvae: malloc keeps freed memory for reuse" if keep_freed_memory() else
+              "ppvae: --keep-freed-memory needs glibc's malloc; left as it is", file=sys.stderr)
     try:
         if args.command not in ("train", "ssl", "list") and args.threads:
             torch.set_num_threads(args.threads)
         load_plugins([plugin_ref(p) for p in args.plugin])
         if args.command == "list":
-            return _list()
+            return _list(args.options)
         if args.command in ("train", "ssl"):
             return _train(args)
         if args.command == "evaluate":
@@ -330,7 +366,7 @@ def main(argv: Sequence[str] | None = None, *, keep_memory: bool = False) -> int
         return 2
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
-        kept = out and args.command in ("train", "ssl") and (Path(out) / CHECKPOINT).is_file()
-        note = "; the last completed epoch's checkpoint is kept" if kept else ""
+        saved = out and args.command in ("train", "ssl") and (Path(out) / CHECKPOINT).is_file()
+        note = "; the last completed epoch's checkpoint is kept" if saved else ""
         print(f"ppvae: interrupted{note}", file=sys.stderr)
         return 130

@@ -36,7 +36,7 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"device {spec!r} asked for, but this machine has no usable CUDA "
                               "GPU (torch.cuda.is_available() is False); use --device cpu")
-        index = local_rank if spec == "cuda" else spec.partition(":")[2]
+        index: int | str = local_rank if spec == "cuda" else spec.partition(":")[2]
         try:
             index = int(index)
         except ValueError:

@@ -45,7 +45,7 @@ def meanfield_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) 
     )
 
 
-class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
+class IWAE_ELBO(pyro.infer.ELBO):
     """log (1/K) sum_k p(x, z_k) / q(z_k | x), z_k ~ q, per example, K = ``num_particles``.
 
     Particles are always vectorized; the log-sum-exp runs over particles separately for
@@ -61,10 +61,10 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
             vectorize_particles=True,
         )
 
-    def _get_trace(self, model, guide, args, kwargs):  # noqa: ANN001, ANN202
+    def _get_trace(self, model, guide, args, kwargs):
         return get_importance_trace("flat", self.max_plate_nesting, model, guide, args, kwargs)
 
-    def log_weights(self, model, guide, *args, **kwargs) -> torch.Tensor:  # noqa: ANN001
+    def log_weights(self, model, guide, *args, **kwargs) -> torch.Tensor:
         """log p(x, z_k) - log q(z_k | x), shape (K, *shared plates)."""
         (model_trace, guide_trace), = self._get_traces(model, guide, args, kwargs)
         sites = [s for s in model_trace.nodes.values()
@@ -76,22 +76,22 @@ class IWAE_ELBO(pyro.infer.ELBO):  # noqa: N801  (Pyro's naming)
         for site in guide_trace.nodes.values():
             if site["type"] == "sample" and not site_is_subsample(site):
                 log_w = log_w - torch_sum(site["log_prob"], sum_dims)
-        if not torch.is_tensor(log_w) or log_w.dim() == 0:
+        if not isinstance(log_w, torch.Tensor) or log_w.dim() == 0:
             raise ConfigError("iwae found no latent or observed sites to weigh")
         if self.num_particles == 1:  # Pyro adds no particle plate for a single particle
             log_w = log_w.unsqueeze(0)
         return log_w
 
-    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:  # noqa: ANN001
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         log_w = self.log_weights(model, guide, *args, **kwargs)
         bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)
         return -bound.sum()
 
-    def loss(self, model, guide, *args, **kwargs) -> float:  # noqa: ANN001
+    def loss(self, model, guide, *args, **kwargs) -> float:
         with torch.no_grad():
             return self.differentiable_loss(model, guide, *args, **kwargs).item()
 
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:  # noqa: ANN001
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         loss.backward()
         return loss.item()
@@ -105,7 +105,7 @@ def _sum_sites(trace: poutine.Trace, sum_dims: set[int]) -> torch.Tensor | float
     return total
 
 
-class DReG_IWAE_ELBO(IWAE_ELBO):  # noqa: N801  (Pyro's naming)
+class DReG_IWAE_ELBO(IWAE_ELBO):
     """The IWAE bound with the doubly reparameterized gradient (DReG, Tucker et al. 2018).
 
     The loss value is the IWAE bound's. The model's gradient is IWAE's,
@@ -123,7 +123,7 @@ class DReG_IWAE_ELBO(IWAE_ELBO):  # noqa: N801  (Pyro's naming)
         "sticking the landing" IWAE gradient)."""
         return w * w
 
-    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:  # noqa: ANN001
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         if not torch.is_grad_enabled():
             return super().differentiable_loss(model, guide, *args, **kwargs)
         if not (isinstance(model, torch.nn.Module) and isinstance(guide, torch.nn.Module)):
@@ -141,7 +141,7 @@ class DReG_IWAE_ELBO(IWAE_ELBO):  # noqa: N801  (Pyro's naming)
                                             trace=guide_trace)).get_trace(*args, **kwargs)
         held.compute_log_prob()
         log_w = _sum_sites(model_trace, sum_dims) - _sum_sites(held, sum_dims)
-        if not torch.is_tensor(log_w) or log_w.dim() == 0:
+        if not isinstance(log_w, torch.Tensor) or log_w.dim() == 0:
             raise ConfigError("iwae_dreg found no latent or observed sites to weigh")
         if self.num_particles == 1:
             log_w = log_w.unsqueeze(0)
@@ -170,13 +170,13 @@ def enum_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> py
 
 
 @ELBOS.register("iwae")
-def iwae_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
+def iwae_elbo(num_particles: int, _vectorize: bool, max_plate_nesting: int) -> pyro.infer.ELBO:
     """IWAE bound with K = num_particles importance samples per example (vectorized)."""
     return IWAE_ELBO(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
 
 
 @ELBOS.register("iwae_dreg")
-def iwae_dreg_elbo(num_particles: int, vectorize: bool, max_plate_nesting: int
+def iwae_dreg_elbo(num_particles: int, _vectorize: bool, max_plate_nesting: int
                    ) -> pyro.infer.ELBO:
     """IWAE bound, K = num_particles, with the doubly reparameterized gradient (DReG)."""
     return DReG_IWAE_ELBO(num_particles=num_particles, max_plate_nesting=max_plate_nesting)

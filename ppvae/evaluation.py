@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pyro.infer
 import torch
 from pyro import poutine
 from pyro.nn import PyroModule
+from torch.distributions import Categorical
 
 from ppvae.errors import ConfigError
 from ppvae.pair import Pair
@@ -26,10 +27,11 @@ def elbo_total(elbo: pyro.infer.ELBO, pair: Pair, x: torch.Tensor, batch_size: i
     short)."""
     total = 0.0
     for start in range(0, x.shape[0], batch_size):
-        args = (x[start : start + batch_size],)
+        args: tuple[torch.Tensor, ...] = (x[start : start + batch_size],)
         if y is not None:
             args = (*args, y[start : start + batch_size])
-        total += float(elbo.loss(pair.model, pair.guide, *args))
+        # every Pyro ELBO has loss(); the ELBO base class leaves it undeclared
+        total += float(elbo.loss(pair.model, pair.guide, *args))  # type: ignore[attr-defined]
     return total
 
 
@@ -51,7 +53,7 @@ def predict_logits(guide: PyroModule, x: torch.Tensor, site: str = "y",
         node = poutine.trace(guide).get_trace(xb).nodes.get(site)
         if node is None:
             raise ConfigError(f"the guide has no label site {site!r}")
-        out.append(node["fn"].logits)
+        out.append(cast(Categorical, node["fn"]).logits)  # the label site: a categorical
     return torch.cat(out)
 
 

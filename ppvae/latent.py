@@ -7,10 +7,10 @@ from pyro import poutine
 from pyro.distributions import TorchDistribution
 
 from ppvae.errors import ConfigError
-from ppvae.pair import OBS_SITE, Pair, sample_sites
+from ppvae.pair import OBS_SITE, Pair, sample_sites, site_dist, site_value
 
 
-def _trace(fn, *args) -> poutine.Trace:  # noqa: ANN001
+def _trace(fn, *args) -> poutine.Trace:
     with torch.no_grad():
         return poutine.trace(fn).get_trace(*args)
 
@@ -29,7 +29,8 @@ def latent_site(pair: Pair, x: torch.Tensor) -> tuple[str, int]:
 def encode_mean(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     """Mean of q(z|x) for each row of ``x``."""
     name, _ = latent_site(pair, x)
-    return torch.cat([_trace(pair.guide, xb, None).nodes[name]["fn"].mean for xb in x.split(2000)])
+    return torch.cat([site_dist(_trace(pair.guide, xb, None).nodes[name]).mean
+                      for xb in x.split(2000)])
 
 
 def encode_moments(pair: Pair, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +38,7 @@ def encode_moments(pair: Pair, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     name, _ = latent_site(pair, x)
     locs, sds = [], []
     for xb in x.split(2000):
-        fn = _trace(pair.guide, xb, None).nodes[name]["fn"]
+        fn = site_dist(_trace(pair.guide, xb, None).nodes[name])
         locs.append(fn.mean)
         sds.append(fn.stddev)
     return torch.cat(locs), torch.cat(sds)
@@ -47,14 +48,14 @@ def decode(pair: Pair, z: torch.Tensor, x_dim: int, site: str = "z") -> TorchDis
     """p(x | z) for a batch of latents ``z`` (shape (n, z_dim))."""
     dummy = z.new_zeros(z.shape[0], x_dim)
     tr = _trace(poutine.condition(pair.model, data={site: z}), dummy, None)
-    return tr.nodes[OBS_SITE]["fn"]
+    return site_dist(tr.nodes[OBS_SITE])
 
 
 def prior_decode(pair: Pair, n: int, x_dim: int) -> tuple[torch.Tensor, TorchDistribution]:
     """``n`` prior draws z and p(x | z) for them."""
     tr = _trace(pair.model, torch.zeros(n, x_dim, device=pair.device), None)
     name = next(k for k, s in sample_sites(tr).items() if not s["is_observed"])
-    return tr.nodes[name]["value"], tr.nodes[OBS_SITE]["fn"]
+    return site_value(tr.nodes[name]), site_dist(tr.nodes[OBS_SITE])
 
 
 def class_conditional(pair: Pair, num_classes: int, n: int, x_dim: int,
@@ -70,8 +71,8 @@ def class_conditional(pair: Pair, num_classes: int, n: int, x_dim: int,
     rows = []
     for c in range(num_classes):
         y = torch.full((n,), c, dtype=torch.long, device=pair.device)
-        rows.append(_trace(poutine.condition(pair.model, data=latents), dummy, y)
-                    .nodes[OBS_SITE]["fn"].mean)
+        conditioned = _trace(poutine.condition(pair.model, data=latents), dummy, y)
+        rows.append(site_dist(conditioned.nodes[OBS_SITE]).mean)
     return torch.stack(rows)
 
 
@@ -80,4 +81,4 @@ def reconstruct(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         gtr = poutine.trace(pair.guide).get_trace(x, None)
         mtr = poutine.trace(poutine.replay(pair.model, trace=gtr)).get_trace(x, None)
-    return mtr.nodes[OBS_SITE]["fn"].mean
+    return site_dist(mtr.nodes[OBS_SITE]).mean

@@ -2,10 +2,10 @@
 
 By default glibc's malloc hands large freed blocks back to the kernel, so the next tensor
 of that size is faulted in and zeroed again, page by page. The importance-sampled log p(x)
-makes a few such tensors (16 MB each) per test image; keeping them for reuse cut its time
-to 0.77-0.79 x for the z = 50 VAE on the development machine (BENCHMARKS.md). The
-``ppvae`` command applies this by default (``--system-malloc`` turns it off); Python users
-may call :func:`keep_freed_memory` themselves. The cost: the process keeps up to its peak
+makes a few such tensors (16 MB each) per test image, and an M2 step's enumerated batches
+are of that order too: keeping them for reuse makes both faster for some networks
+(BENCHMARKS.md). ``ppvae evaluate``, ``train`` and ``ssl`` take ``--keep-freed-memory``;
+Python users may call :func:`keep_freed_memory`. The cost: the process keeps up to its peak
 memory until it exits.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -85,4 +86,5 @@ def plain(owner: nn.Module, name: str) -> nn.Module:
     calls per VAE step. ppvae trains module parameters with one torch optimizer and never
     reads that store, so its models and guides skip the registration this way.
     """
-    return owner._modules[name]
+    # the table's values are typed optional; a registered submodule is never None
+    return cast(nn.Module, owner._modules[name])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pyro import poutine
+from pyro.distributions import TorchDistribution
 from pyro.nn import PyroModule
 from pyro.poutine.util import site_is_subsample
 
@@ -13,6 +15,9 @@ from ppvae.config import RunConfig
 from ppvae.data.base import DataSpec
 from ppvae.errors import IncompatiblePairError
 from ppvae.registry import GUIDES, MODELS
+
+if TYPE_CHECKING:
+    from pyro.poutine.runtime import Message
 
 OBS_SITE = "x"
 
@@ -60,11 +65,21 @@ def build_pair(cfg: RunConfig, spec: DataSpec) -> Pair:
     return Pair(model, guide)
 
 
-def sample_sites(trace: poutine.Trace) -> dict[str, dict]:
+def sample_sites(trace: poutine.Trace) -> dict[str, Any]:
     """The sample sites of a trace, plates left out."""
     return {
         n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)
     }
+
+
+def site_dist(site: Message[Any, Any]) -> TorchDistribution:
+    """The distribution of a sample site (Pyro types a site's ``fn`` as any callable)."""
+    return cast(TorchDistribution, site["fn"])
+
+
+def site_value(site: Message[Any, Any]) -> torch.Tensor:
+    """The value of a sample site (Pyro types it optional: other messages may have none)."""
+    return cast(torch.Tensor, site["value"])
 
 
 def _shapes(site: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -21,7 +21,7 @@ from ppvae.distributed import Context
 from ppvae.errors import ConfigError
 from ppvae.evaluation import classification_errors
 from ppvae.objectives import OBJECTIVES, ElboObjective, elbo_objective
-from ppvae.pair import Pair
+from ppvae.pair import Pair, site_dist, site_value
 
 
 def label_log_prob(
@@ -32,7 +32,7 @@ def label_log_prob(
     if site not in tr.nodes:
         raise ConfigError(f"the guide has no label site {site!r} (semi.label_site)")
     node = tr.nodes[site]
-    return node["fn"].log_prob(node["value"])
+    return site_dist(node).log_prob(site_value(node))
 
 
 class SemiSupervisedObjective:
@@ -97,7 +97,7 @@ class SemiSupervisedObjective:
         return unlabelled + self.scale * (self.cfg.labelled_weight * labelled + self.weight * nll)
 
     def __call__(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
-                 y: torch.Tensor | None) -> torch.Tensor:
+                 y: torch.Tensor | None) -> torch.Tensor:  # noqa: ARG002  (as ElboObjective)
         """The loss of an unlabelled batch ``x`` with the stream's next labelled batch."""
         return self._loss(model, guide, x, self._next())
 

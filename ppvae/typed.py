@@ -36,30 +36,50 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against annotation ``tp``; convert lists to tuples and ints to floats."""
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        if len(errors) == 1:
-            raise ConfigError(errors[0])
-        raise ConfigError(f"{where}: {value!r} has the wrong type")
+        return _coerce_union(value, args, where)
     if origin is Literal:
-        if value not in args:
-            choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"{where} must be one of {choices}; got {value!r}")
-        return value
+        return _coerce_literal(value, args, where)
     if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list; got {value!r}")
-        item = args[0] if args else Any
-        items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
+        return _coerce_sequence(value, origin, args, where)
+    return _coerce_plain(value, tp, where)
+
+
+def _coerce_union(value: Any, args: tuple[Any, ...], where: str) -> Any:
+    """The first member of a union that accepts ``value`` (``None`` if it is optional)."""
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return coerce(value, arg, where)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if len(errors) == 1:
+        raise ConfigError(errors[0])
+    raise ConfigError(f"{where}: {value!r} has the wrong type")
+
+
+def _coerce_literal(value: Any, args: tuple[Any, ...], where: str) -> Any:
+    """``value`` if it is one of the literal's choices."""
+    if value not in args:
+        choices = ", ".join(repr(a) for a in args)
+        raise ConfigError(f"{where} must be one of {choices}; got {value!r}")
+    return value
+
+
+def _coerce_sequence(value: Any, origin: Any, args: tuple[Any, ...], where: str) -> Any:
+    """A list or tuple (as ``origin`` says) of coerced items."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list; got {value!r}")
+    item = args[0] if args else Any
+    items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if origin is tuple else items
+
+
+def _coerce_plain(value: Any, tp: Any, where: str) -> Any:
+    """``value`` checked against ``Any``, ``float``, ``int``, ``bool`` or ``str``."""
     if tp is Any:
         return value
     if tp is float:

@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(config, items):
         config._ppvae_gpu_not_run = [item.nodeid for item in gpu]
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter, config):
     not_run = getattr(config, "_ppvae_gpu_not_run", [])
     if not_run:
         terminalreporter.section("GPU tests not run")

@@ -32,7 +32,7 @@ SMALL = ["--set", "data.n_train=200", "--set", "data.n_test=50", "--no-progress"
 class NoEventGuide(NormalGuide):
     """A guide that forgets .to_event(1): z's dimensions become batch dimensions."""
 
-    def forward(self, x, y=None):  # noqa: ANN001, ANN201
+    def forward(self, x, y=None):
         with pyro.plate("data", x.shape[0]):
             loc, scale = self.encode(x)
             pyro.sample("z", dist.Normal(loc, scale))
@@ -173,7 +173,8 @@ def test_resume_overrides_reach_run_json_only_with_a_checkpoint(toy_run, capsys)
     assert after["config"]["train"]["lr"] == before["config"]["train"]["lr"]
 
 
-def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys, no_event_guide):
+@pytest.mark.usefixtures("no_event_guide")
+def test_a_guide_missing_to_event_is_a_shape_error_at_any_batch(tmp_path, capsys):
     for batch in ("2", "64"):
         rc, err = cli(["train", "--config", TOY, "--set", "guide.name=test_no_event",
                        "--set", "guide.z_dim=2", "--set", "model.z_dim=2",
@@ -192,7 +193,7 @@ def test_a_full_or_read_only_file_system_is_exit_2_and_keeps_the_last_checkpoint
 
     real = ppvae.rundir.atomic_save
 
-    def full_disk(obj, path):  # noqa: ANN001, ANN202
+    def full_disk(obj, path):
         if obj.get("epoch") == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(obj, path)
@@ -204,7 +205,7 @@ def test_a_full_or_read_only_file_system_is_exit_2_and_keeps_the_last_checkpoint
     assert load(toy_run).metrics[-1]["epoch"] == 2
     monkeypatch.setattr(ppvae.rundir, "atomic_save", real)
 
-    def read_only(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def read_only(self, *_args, **_kwargs):
         raise PermissionError(errno.EROFS, "Read-only file system", str(self))
 
     monkeypatch.setattr(type(tmp_path), "write_text", read_only)

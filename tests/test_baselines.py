@@ -39,7 +39,7 @@ def copy_into(pair: Pair, encoder: Encoder, decoder: Decoder) -> None:
             ref.bias.copy_(ours.bias)
 
 
-def reference(kind: str, pair: Pair):  # noqa: ANN201
+def reference(kind: str, pair: Pair):
     """The reference's loss function, with the pair's weights."""
     ref = {"plain": PlainVAE, "bare": BarePyroVAE, "example": PyroExampleVAE}[kind](Z, H)
     copy_into(pair, ref.encoder, ref.decoder)

@@ -68,7 +68,7 @@ def test_manifold_refuses_a_50d_latent(tmp_path, data_dir, capsys):
     assert "z_dim=50" in capsys.readouterr().err
 
 
-def test_python_entry_point_runs_as_a_process(tmp_path):
+def test_python_entry_point_runs_as_a_process():
     import subprocess
     import sys
 
@@ -78,23 +78,25 @@ def test_python_entry_point_runs_as_a_process(tmp_path):
     assert "models:" in proc.stdout
 
 
-@pytest.mark.parametrize("system", [False, True])
-def test_console_command_keeps_freed_memory_unless_told_not_to(tmp_path, data_dir, system):
-    """The ``ppvae`` command sets glibc's malloc to keep freed memory, and says so."""
+@pytest.mark.parametrize("keep", [False, True])
+def test_keep_freed_memory_is_an_option_and_says_so(tmp_path, data_dir, keep):
+    """``--keep-freed-memory`` sets glibc's malloc to keep freed memory, and says so; without
+    it the malloc settings are left alone."""
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "ppvae", "train", "--config", str(CONFIGS / "toy2d.toml"),
            "--epochs", "1", "--set", "data.n_train=200", "--out", str(tmp_path / "r"),
-           "--data-dir", str(data_dir), "--no-progress", *(["--system-malloc"] if system else [])]
+           "--data-dir", str(data_dir), "--no-progress", *(["--keep-freed-memory"] if keep else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert ("malloc keeps freed memory" in proc.stderr) is not system
+    assert ("malloc keeps freed memory" in proc.stderr) is keep
     assert (tmp_path / "r" / "checkpoint.pt").is_file()
 
 
 @pytest.mark.parametrize("flag", ["--epochs=0", "--lr=-1"])
-def test_bad_flag_values_exit_2(tmp_path, data_dir, flag, capsys):
+@pytest.mark.usefixtures("data_dir")
+def test_bad_flag_values_exit_2(tmp_path, flag, capsys):
     rc = main(["train", "--config", str(CONFIGS / "toy2d.toml"), "--out", str(tmp_path / "r"),
                flag])
     assert rc == 2

@@ -23,7 +23,7 @@ def fresh(monkeypatch, tmp_path):
     (True, 4.6, True), (True, 1.2, False), (False, 4.6, False)])
 def test_avx2_only_where_the_probe_measured_a_gain(fresh, avx512, gain, chosen):
     fresh.setattr(cpukernels, "cpu_model", lambda: ("some cpu", avx512))
-    fresh.setattr(cpukernels, "probe", lambda cache: {"gain": gain})
+    fresh.setattr(cpukernels, "probe", lambda _cache: {"gain": gain})
     note = cpukernels.choose_kernels()
     assert (note is not None) == chosen
     assert (cpukernels.os.environ.get(cpukernels.ENV) == "avx2") == chosen
@@ -33,7 +33,7 @@ def test_avx2_only_where_the_probe_measured_a_gain(fresh, avx512, gain, chosen):
 
 def test_a_choice_the_user_made_is_kept_and_torchrun_is_left_alone(fresh):
     fresh.setattr(cpukernels, "cpu_model", lambda: ("some cpu", True))
-    fresh.setattr(cpukernels, "probe", lambda cache: pytest.fail("probed"))
+    fresh.setattr(cpukernels, "probe", lambda _cache: pytest.fail("probed"))
     fresh.setenv("WORLD_SIZE", "2")
     assert cpukernels.choose_kernels() is None
     fresh.delenv("WORLD_SIZE")
@@ -63,7 +63,8 @@ def test_the_probe_measures_once_and_remembers(tmp_path):
     assert cpukernels.probe(cache)["gain"] == 123.0
 
 
-def test_the_command_restarts_with_the_chosen_kernels(tmp_path, data_dir):
+@pytest.mark.usefixtures("data_dir")
+def test_the_command_restarts_with_the_chosen_kernels(tmp_path):
     import os
     import subprocess
 

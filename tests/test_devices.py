@@ -25,7 +25,8 @@ def no_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def test_device_names(no_cuda):
+@pytest.mark.usefixtures("no_cuda")
+def test_device_names():
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device(" CPU ") == torch.device("cpu")
     for spec in ("cuda", "cuda:0"):
@@ -38,7 +39,8 @@ def test_device_names(no_cuda):
             TrainConfig(device=bad).validate()
 
 
-def test_cuda_without_a_gpu_is_exit_2_before_anything_is_written(tmp_path, no_cuda, capsys):
+@pytest.mark.usefixtures("no_cuda")
+def test_cuda_without_a_gpu_is_exit_2_before_anything_is_written(tmp_path, capsys):
     out = tmp_path / "r"
     rc = main(["train", "--config", TOY, "--device", "cuda", "--epochs", "1",
                "--set", "data.n_train=100", "--out", str(out), "--no-progress"])

@@ -20,7 +20,7 @@ import torch
 from ppvae import fit, load
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]  # several processes: tens of seconds
 
 STEPS_PER_EPOCH, BATCH = 20, 32
 
@@ -118,7 +118,8 @@ def in_repo(monkeypatch):
     monkeypatch.chdir(REPO)  # the plugin is named as a module of the checkout
 
 
-def test_two_processes_reach_what_one_process_reaches(tmp_path, in_repo):
+@pytest.mark.usefixtures("in_repo")
+def test_two_processes_reach_what_one_process_reaches(tmp_path):
     cfg = config(tmp_path / "c.toml")
     one = fit(cfg, out=tmp_path / "one")
     assert len(one.metrics) == 1 and one.metrics[0]["epoch"] == 1  # 20 steps of batch 32
@@ -127,7 +128,8 @@ def test_two_processes_reach_what_one_process_reaches(tmp_path, in_repo):
     assert not (tmp_path / "two" / ".metrics.jsonl.tmp").exists()
 
 
-def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path, in_repo):
+@pytest.mark.usefixtures("in_repo")
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     # a stochastic guide: resuming must restore every process's random stream
     cfg = config(tmp_path / "c.toml", guide="normal", epochs=6, n_train=4000, batch=20)
     finish(torchrun(2, ["train", "--config", str(cfg), "--out", str(tmp_path / "full")]))
@@ -146,7 +148,8 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path, 
     assert [m["epoch"] for m in load(cut).metrics] == [1, 2, 3, 4, 5, 6]
 
 
-def test_checkpoints_move_between_world_sizes(tmp_path, in_repo):
+@pytest.mark.usefixtures("in_repo")
+def test_checkpoints_move_between_world_sizes(tmp_path):
     cfg = config(tmp_path / "c.toml", epochs=2)
     fit(cfg, out=tmp_path / "ref")  # one process, two epochs
     # written by two processes, resumed by one
@@ -163,7 +166,8 @@ def test_checkpoints_move_between_world_sizes(tmp_path, in_repo):
     assert_same_run(tmp_path / "ref", tmp_path / "b")
 
 
-def test_a_batch_the_processes_cannot_share_is_refused(tmp_path, in_repo):
+@pytest.mark.usefixtures("in_repo")
+def test_a_batch_the_processes_cannot_share_is_refused(tmp_path):
     cfg = config(tmp_path / "c.toml", batch=33)
     out = torchrun(2, ["train", "--config", str(cfg), "--out", str(tmp_path / "r")])
     text, _ = out.communicate(timeout=300)
@@ -173,7 +177,8 @@ def test_a_batch_the_processes_cannot_share_is_refused(tmp_path, in_repo):
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
-def test_a_semi_supervised_run_shares_its_labelled_batches(tmp_path, in_repo, data_dir):
+@pytest.mark.usefixtures("in_repo")
+def test_a_semi_supervised_run_shares_its_labelled_batches(tmp_path, data_dir):
     out = tmp_path / "m2"
     finish(torchrun(2, ["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"),
                         "--labels", "20", "--set", "data.n_train=600", "--set", "data.n_test=100",

@@ -103,4 +103,4 @@ def test_iwae_dreg_by_name_trains_and_refuses_non_modules():
         opt.step()
     assert float(loss.detach()) < first
     with pytest.raises(ConfigError, match="torch modules"):
-        elbo.differentiable_loss(lambda x: None, pair.guide, x)
+        elbo.differentiable_loss(lambda _x: None, pair.guide, x)

@@ -63,7 +63,8 @@ def test_missing_config_file(capsys):
     assert rc == 2 and "config file not found" in err
 
 
-def test_missing_data_offline_names_files_and_folder(tmp_path, capsys, offline):
+@pytest.mark.usefixtures("offline")
+def test_missing_data_offline_names_files_and_folder(tmp_path, capsys):
     rc, err = run_cli(["train", "--config", str(REPO / "configs" / "mnist_z2.toml"),
                        "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")], capsys)
     assert rc == 2
@@ -74,7 +75,8 @@ def test_missing_data_offline_names_files_and_folder(tmp_path, capsys, offline):
     assert "frey_rawface.mat" in err and str(tmp_path / "FreyFace") in err
 
 
-def test_missing_data_raises_typed_error(tmp_path, offline):
+@pytest.mark.usefixtures("offline")
+def test_missing_data_raises_typed_error(tmp_path):
     from ppvae.config import load_config
     from ppvae.data import load_data
 
@@ -121,7 +123,8 @@ def nan_model():
 
 
 @pytest.mark.filterwarnings("ignore:Encountered NaN")
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, nan_model):
+@pytest.mark.usefixtures("nan_model")
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
     cfg = {
         "name": "nan",
         "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
@@ -140,7 +143,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, nan_m
 
 
 @pytest.mark.filterwarnings("ignore:Encountered NaN")
-def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path, nan_model):
+@pytest.mark.usefixtures("nan_model")
+def test_nan_with_validation_on_is_still_a_clean_stop(tmp_path):
     cfg = {
         "name": "nan",
         "data": {"name": "toy2d", "n_train": 200, "n_test": 50},
@@ -163,7 +167,7 @@ def test_training_into_an_existing_run_is_refused(tmp_path, capsys):
     assert (out / "metrics.jsonl").read_text() == before
 
 
-def test_usage_errors_return_2_instead_of_exiting(capsys):
+def test_usage_errors_return_2_instead_of_exiting():
     assert main(["evaluate", "somewhere", "--k", "abc"]) == 2
     assert main(["evaluate", "somewhere", "--k", "0"]) == 2
     assert main(["frobnicate"]) == 2
@@ -200,7 +204,7 @@ def test_checkpoint_from_another_architecture_is_a_clear_error(tmp_path, capsys)
     assert "does not fit the model and guide" in err and "Traceback" not in err
 
 
-def test_burda_scaled_refuses_a_new_epoch_count_on_resume(tmp_path, capsys):
+def test_burda_scaled_refuses_a_new_epoch_count_on_resume(tmp_path):
     from ppvae.errors import RunError
 
     cfg = {"name": "t", "data": {"name": "toy2d", "n_train": 100, "n_test": 20},

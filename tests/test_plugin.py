@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 USER_MODEL = '''
@@ -107,6 +109,7 @@ def ppvae(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow  # three ppvae processes
 def test_user_pair_trains_through_the_cli(tmp_path):
     (tmp_path / "my_model.py").write_text(textwrap.dedent(USER_MODEL))
     (tmp_path / "my_guide.py").write_text(textwrap.dedent(USER_GUIDE))

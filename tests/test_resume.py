@@ -56,7 +56,8 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
 
 
-def test_cli_resume_extends_a_run(tmp_path, data_dir):
+@pytest.mark.usefixtures("data_dir")
+def test_cli_resume_extends_a_run(tmp_path):
     out = tmp_path / "run"
     base = ["--out", str(out), "--no-progress", "--set", "data.n_train=300"]
     assert main(["train", "--config", str(REPO / "configs" / "toy2d.toml"), "--epochs", "1",

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,7 +71,8 @@ class TensorData:
             return self
         move = {f: getattr(self, f) for f in ("x_train", "x_test", "y_train", "y_test",
                                                "train_noise")}
-        moved = {f: v.to(device) if v is not None else None for f, v in move.items()}
+        moved: dict[str, Any] = {f: v.to(device) if v is not None else None
+                                 for f, v in move.items()}
         return dataclasses.replace(self, **moved)
 
     @property

@@ -136,5 +136,6 @@ def decode_vae_features(
     return decode(run.pair, z, run.spec.x_dim).mean, run.spec.image_shape
 
 
-load_vae_features.upstream = upstream_runs  # type: ignore[attr-defined]
-load_vae_features.decode = decode_vae_features  # type: ignore[attr-defined]
+# mypy < 2 refuses attributes set on a function
+load_vae_features.upstream = upstream_runs  # type: ignore[attr-defined, unused-ignore]
+load_vae_features.decode = decode_vae_features  # type: ignore[attr-defined, unused-ignore]

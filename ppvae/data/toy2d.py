@@ -44,7 +44,7 @@ def sample_toy2d(
 
 
 @DATASETS.register("toy2d", config=Toy2dOptions)
-def load_toy2d(opts: Toy2dOptions, root: object, download: bool) -> TensorData:
+def load_toy2d(opts: Toy2dOptions, _root: object, _download: bool) -> TensorData:
     """Seeded train and test draws of the toy density."""
     # separate streams: the test set does not change with n_train
     xtr, _ = sample_toy2d(opts.n_train, torch.Generator().manual_seed(2 * opts.seed), opts.noise)
