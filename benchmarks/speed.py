@@ -42,7 +42,7 @@ from ppvae.config import load_config
 from ppvae.data import load_data
 from ppvae.distributed import resolve_device
 from ppvae.objectives import elbo_objective
-from ppvae.pair import build_pair, check_pair
+from ppvae.pair import build_pair, checked
 from ppvae.train import make_optimizer, sgd_epoch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,8 +87,7 @@ def mm_gflops(batch: int, repeats: int = 50) -> float:
 def ppvae_variant(x: torch.Tensor, elbo: str, batch: int) -> Callable[[], None]:
     cfg = load_config(REPO / "configs" / "mnist_z50.toml").replace(
         [f"train.elbo={elbo}", f"train.batch_size={batch}"])
-    pair = build_pair(cfg, load_spec()).to(x.device)
-    check_pair(pair, x[:2])
+    pair = checked(build_pair(cfg, load_spec()).to(x.device), x[:2])
     objective = elbo_objective(cfg, pair)
     optim = make_optimizer(pair.parameters(), cfg.train.lr)
     gen = torch.Generator().manual_seed(0)
@@ -136,8 +135,7 @@ def loglik_time(x: torch.Tensor, k: int) -> dict:
     from ppvae.loglik import log_likelihood
 
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
-    pair = build_pair(cfg, load_spec()).to(x.device)
-    check_pair(pair, x[:2])
+    pair = checked(build_pair(cfg, load_spec()).to(x.device), x[:2])
     log_likelihood(pair, x[:2], k=100)
     sync(x.device)
     tic = time.perf_counter()

@@ -30,7 +30,7 @@ from ppvae.config import load_config
 from ppvae.data import load_data
 from ppvae.data.labels import label_split
 from ppvae.objectives import elbo_objective
-from ppvae.pair import build_pair, check_pair
+from ppvae.pair import build_pair, checked
 from ppvae.semi import SemiSupervisedObjective
 from ppvae.train import make_optimizer, sgd_epoch
 
@@ -43,8 +43,8 @@ def ppvae_variant(x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor
     cfg = load_config(CONFIG)
     from ppvae.data.base import DataSpec
 
-    pair = build_pair(cfg, DataSpec(x_dim=784, image_shape=(28, 28), num_classes=10))
-    check_pair(pair, x_u[:2])
+    pair = checked(build_pair(cfg, DataSpec(x_dim=784, image_shape=(28, 28), num_classes=10)),
+                   x_u[:2])
     t = cfg.train
     objective = SemiSupervisedObjective(elbo_objective(cfg, pair), cfg.semi, x_l, y_l,
                                         len(x_u), t.batch_size, seed=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
@@ -111,11 +111,26 @@ def _trace(fn: PyroModule, who: str, x: torch.Tensor, y: torch.Tensor | None) ->
         ) from exc
 
 
-def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> int:
-    """Refuse a guide whose latent sites or shapes differ from the model's.
+@dataclass(frozen=True)
+class PairInfo:
+    """What tracing a pair tells: the model's plate nesting, the guide's enumerated sites and
+    its other sites without ``rsample``."""
 
-    Returns the model's maximum plate nesting.
-    """
+    max_plate_nesting: int
+    enumerated: tuple[str, ...]
+    not_reparameterized: tuple[str, ...]
+
+
+def checked(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> Pair:
+    """The pair with what :func:`check_pair` found (the same model and guide modules)."""
+    info = check_pair(pair, x, y)
+    return replace(pair, max_plate_nesting=info.max_plate_nesting, enumerated=info.enumerated,
+                   not_reparameterized=info.not_reparameterized)
+
+
+def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> PairInfo:
+    """Refuse a guide whose latent sites or shapes differ from the model's; otherwise say
+    what the pair uses. Changes nothing."""
     # the draws of a 2-row trace are part of every run's random stream since the first
     # release (kept so that runs reproduce); the check itself uses a prime-size batch and
     # leaves the random state as it found it
@@ -166,10 +181,12 @@ def check_pair(pair: Pair, x: torch.Tensor, y: torch.Tensor | None = None) -> in
         for f in s["cond_indep_stack"]
         if f.vectorized and f.dim is not None
     ]
-    pair.max_plate_nesting = max(dims, default=0)
-    pair.enumerated = tuple(n for n, s in gsites.items() if s["infer"].get("enumerate"))
-    pair.not_reparameterized = tuple(
-        n for n, s in gsites.items()
-        if n not in pair.enumerated and not getattr(s["fn"], "has_rsample", False)
+    enumerated = tuple(n for n, s in gsites.items() if s["infer"].get("enumerate"))
+    return PairInfo(
+        max_plate_nesting=max(dims, default=0),
+        enumerated=enumerated,
+        not_reparameterized=tuple(
+            n for n, s in gsites.items()
+            if n not in enumerated and not getattr(s["fn"], "has_rsample", False)
+        ),
     )
-    return pair.max_plate_nesting

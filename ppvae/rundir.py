@@ -22,7 +22,7 @@ import torch
 from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import RunError, UnknownNameError
-from ppvae.pair import Pair, build_pair, check_pair
+from ppvae.pair import Pair, build_pair, checked
 
 RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
@@ -379,6 +379,6 @@ def load_run_pair(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT,
     pair = build_pair(info.config, info.spec)
     load_pair_state(pair, state, folder.file(checkpoint))
     pair.to(device)
-    check_pair(pair, torch.zeros(2, info.spec.x_dim, device=pair.device))
+    pair = checked(pair, torch.zeros(2, info.spec.x_dim, device=pair.device))
     pair.train(False)
     return LoadedPair(folder.path, info.config, info.spec, pair)

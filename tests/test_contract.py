@@ -11,7 +11,7 @@ from ppvae.data.base import DataSpec
 from ppvae.elbos import check_elbo, make_elbo
 from ppvae.errors import ConfigError, IncompatiblePairError
 from ppvae.objectives import ElboObjective
-from ppvae.pair import Pair, check_pair
+from ppvae.pair import Pair, check_pair, checked
 from ppvae.registry import ELBOS, GUIDES, MODELS
 from tests.conftest import small_batch
 
@@ -47,13 +47,13 @@ def test_pair_contract(model, guide, elbo):
         with pytest.raises(IncompatiblePairError):
             check_pair(pair, x)
         return
-    nesting = check_pair(pair, x)
+    info = check_pair(pair, x)
     if want == "elbo refused":  # a clean refusal, naming the ELBO to use instead
         with pytest.raises(ConfigError, match="Use elbo = 'enum'"):
-            check_elbo(elbo, pair.enumerated, pair.not_reparameterized)
+            check_elbo(elbo, info.enumerated, info.not_reparameterized)
         return
-    check_elbo(elbo, pair.enumerated, pair.not_reparameterized)
-    objective = ElboObjective(make_elbo(elbo, 2, True, nesting))
+    check_elbo(elbo, info.enumerated, info.not_reparameterized)
+    objective = ElboObjective(make_elbo(elbo, 2, True, info.max_plate_nesting))
     params = pair.parameters()
     optim = torch.optim.Adam(params, lr=3e-3)  # 1e-2 overshoots the z = 50 default at step 1
     losses = []
@@ -98,3 +98,13 @@ def test_likelihoods_give_finite_loss(likelihood):
     check_pair(pair, small_batch())
     loss = ElboObjective(make_elbo("trace"))(pair.model, pair.guide, small_batch(), None)
     assert torch.isfinite(loss)
+
+
+def test_checking_a_pair_changes_nothing():
+    pair = build("m2", "m2")
+    before = (pair.max_plate_nesting, pair.enumerated, pair.not_reparameterized)
+    info = check_pair(pair, small_batch(SPEC.x_dim))
+    assert (pair.max_plate_nesting, pair.enumerated, pair.not_reparameterized) == before
+    assert info.enumerated == ("y",) and info.max_plate_nesting == 1
+    done = checked(pair, small_batch(SPEC.x_dim))
+    assert done.enumerated == ("y",) and done.model is pair.model and done.guide is pair.guide

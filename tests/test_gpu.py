@@ -12,7 +12,7 @@ from ppvae.data.base import DataSpec
 from ppvae.elbos import make_elbo
 from ppvae.guides import NormalGuideOptions
 from ppvae.models import VAE, VAEOptions
-from ppvae.pair import Pair, check_pair
+from ppvae.pair import Pair, checked
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.gpu
@@ -26,7 +26,7 @@ def test_a_fixed_batch_has_the_same_loss_on_cuda_and_cpu():
     pair = Pair(VAE(VAEOptions(z_dim=20, hidden=(200,)), spec),
                 DeltaGuide(NormalGuideOptions(z_dim=20, hidden=(200,)), spec))
     x = torch.rand(64, 784, generator=torch.Generator().manual_seed(1)).bernoulli()
-    check_pair(pair, x)
+    pair = checked(pair, x)
     elbo = make_elbo("trace")
     cpu = elbo.differentiable_loss(pair.model, pair.guide, x)
     pair.to("cuda")

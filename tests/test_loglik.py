@@ -14,7 +14,7 @@ from ppvae.evaluation import elbo_per_example
 from ppvae.guides import NormalGuide, NormalGuideOptions
 from ppvae.loglik import log_likelihood
 from ppvae.models import VAE, VAEOptions
-from ppvae.pair import Pair, check_pair
+from ppvae.pair import Pair, checked
 
 SIGMA = 0.3
 
@@ -28,8 +28,7 @@ def linear_gaussian(z_dim: int, x_dim: int = 3) -> tuple[Pair, torch.Tensor, tor
     pair = Pair(model, guide)
     W = model.head.loc.weight.detach()
     b = model.head.loc.bias.detach()
-    check_pair(pair, torch.zeros(2, x_dim))
-    return pair, W, b
+    return checked(pair, torch.zeros(2, x_dim)), W, b
 
 
 def exact_log_px(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

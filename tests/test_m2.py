@@ -15,7 +15,7 @@ from ppvae.elbos import make_elbo
 from ppvae.errors import ConfigError, IncompatiblePairError
 from ppvae.guides import M2Guide, M2GuideOptions, NormalGuide, NormalGuideOptions
 from ppvae.models import M2, VAE, M2Options, VAEOptions
-from ppvae.pair import Pair, check_pair
+from ppvae.pair import Pair, check_pair, checked
 
 SPEC = DataSpec(x_dim=12, num_classes=4)
 
@@ -23,8 +23,7 @@ SPEC = DataSpec(x_dim=12, num_classes=4)
 def small_m2() -> Pair:
     pair = Pair(M2(M2Options(z_dim=3, hidden=(8,)), SPEC),
                 M2Guide(M2GuideOptions(z_dim=3, hidden=(8,), classifier_hidden=(6,)), SPEC))
-    check_pair(pair, torch.rand(2, 12))
-    return pair
+    return checked(pair, torch.rand(2, 12))
 
 
 def normal_log_prob(v: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
