@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--keep-freed-memory", action="store_true", help=KEEP_HELP)
 
+    sp = sub.add_parser("export", help="a weights-only copy of a run (with the feature VAE "
+                                       "a run on features reads), e.g. for pretrained/")
+    common(sp)
+    sp.add_argument("run")
+    sp.add_argument("out", help="the new folder, named as it will be read from here")
+    sp.add_argument("--best", action="store_true",
+                    help="export best.pt (best validation error) instead of the last checkpoint")
+
     for name, helptext in [
         ("sample", "PNG of samples from the model"),
         ("reconstruct", "PNG of test images and their reconstructions"),
@@ -245,6 +253,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from ppvae.export import export_run
+
+    out = export_run(args.run, args.out, BEST if args.best else CHECKPOINT)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"exported {args.run} ({BEST if args.best else CHECKPOINT}) to {out}: weights only, "
+          f"{size / 1e6:.1f} MB")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from ppvae.api import load
     from ppvae.progress import counter
@@ -332,6 +350,19 @@ def _figure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    """The sub-command ``args`` names."""
+    if args.command not in ("train", "ssl", "list") and getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    load_plugins([plugin_ref(p) for p in args.plugin])
+    if args.command == "list":
+        return _list(args.options)
+    if args.command in ("train", "ssl"):
+        return _train(args)
+    commands = {"evaluate": _evaluate, "export": _export}
+    return commands.get(args.command, _figure)(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = _parser()
@@ -343,16 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ppvae: malloc keeps freed memory for reuse" if keep_freed_memory() else
               "ppvae: --keep-freed-memory needs glibc's malloc; left as it is", file=sys.stderr)
     try:
-        if args.command not in ("train", "ssl", "list") and args.threads:
-            torch.set_num_threads(args.threads)
-        load_plugins([plugin_ref(p) for p in args.plugin])
-        if args.command == "list":
-            return _list(args.options)
-        if args.command in ("train", "ssl"):
-            return _train(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        return _figure(args)
+        return _run(args)
     except PPVAEError as exc:
         print(f"ppvae: error: {exc}", file=sys.stderr)
         return exc.exit_code

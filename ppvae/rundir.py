@@ -32,6 +32,8 @@ DAMAGED = "checkpoint.damaged.pt"
 BEST = "best.pt"
 LOCK = ".lock"
 KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
+#: what a weights-only checkpoint (``ppvae export``) keeps
+WEIGHTS_KEYS = ("format", "epoch", "model", "guide", "config", "metrics")
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -79,7 +81,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (a damaged file fails in many ways; no code runs)
         raise RunError(f"cannot read checkpoint {path} (weights-only load: the file is damaged "
                        f"or not a checkpoint): {type(exc).__name__}: {exc}") from None
-    missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
+    keys = WEIGHTS_KEYS if isinstance(state, dict) and state.get("weights_only") else KEYS
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
         raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
     return state
@@ -319,6 +322,9 @@ class RunDir:
         """Refuse to resume with another model/guide/data config, other data, another label
         split, fewer epochs than trained, or a schedule that would change the epochs already
         trained."""
+        if state.get("weights_only"):
+            raise RunError(f"{self.path} holds weights only (made by ppvae export): it can be "
+                           "loaded and evaluated, not resumed")
         saved = config_of_run(json.loads(state["config"]), self.checkpoint)
         if saved.model != cfg.model or saved.guide != cfg.guide or saved.data != cfg.data:
             raise RunError(

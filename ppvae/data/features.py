@@ -46,6 +46,15 @@ class VAEFeaturesOptions:
             raise ConfigError(f"data.min_std must be a finite number >= 0, got {self.min_std}")
 
 
+def feature_source(run: str) -> str:
+    """What features of the VAE run ``run`` record as their source: the run and a digest of
+    its checkpoint, so that a run trained on them notices when they change."""
+    from ppvae.rundir import CHECKPOINT
+
+    digest = hashlib.sha256((Path(run) / CHECKPOINT).read_bytes()).hexdigest()[:16]
+    return f"{run} ({CHECKPOINT} sha256 {digest})"
+
+
 def upstream_runs(opts: VAEFeaturesOptions) -> list[tuple[str, str]]:
     """``(config, run folder)`` of the run these features come from, when the options name
     its config: whoever trains on the features trains that run first (see ``ppvae.fit``)."""
@@ -97,16 +106,12 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
     """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
     _, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
     keep = active_unit_mask(loc_train, opts.min_std)
-    from ppvae.rundir import CHECKPOINT
-
-    ckpt = Path(opts.run) / CHECKPOINT
-    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     kept = int(keep.sum())
     units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
     units += ", grey inputs" if opts.inputs == "grey" else ""
     return TensorData(
         name=f"vae_features({base.name}{units})",
-        source=f"{opts.run} ({CHECKPOINT} sha256 {digest})",
+        source=feature_source(opts.run),
         spec=DataSpec(x_dim=kept, num_classes=base.spec.num_classes),
         x_train=loc_train[:, keep],
         x_test=loc_test[:, keep],

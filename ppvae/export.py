@@ -1,0 +1,59 @@
+"""Weights-only copies of runs, e.g. for ``pretrained/``: what loading, evaluating and the
+figures need, without optimizer or random state; a run on VAE features takes a copy of its
+feature VAE along."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ppvae.errors import RunError
+from ppvae.rundir import (
+    CHECKPOINT,
+    METRICS,
+    RUN_JSON,
+    RunDir,
+    atomic_save,
+    atomic_write_text,
+    checksum,
+)
+
+#: the folder, inside an export, of the feature VAE a run on ``vae_features`` reads
+FEATURES = "features"
+
+
+def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
+               checkpoint: str = CHECKPOINT) -> Path:
+    """Write ``out``: ``run_dir``'s config, its metrics up to the exported epoch and the
+    weights of ``checkpoint`` (as ``checkpoint.pt``). ``out`` is named as it will be read
+    (relative to the working directory), since runs on features record their feature
+    VAE's path."""
+    src, dst = RunDir(run_dir), Path(out)
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+        raise RunError(f"{dst} exists and is not an empty folder")
+    info = src.read_info()
+    state = src.load(checkpoint)
+    raw = json.loads(src.file(RUN_JSON).read_text())
+    config = raw["config"]
+    source = info.data_source
+    if info.config.data.name == "vae_features":
+        from ppvae.data.features import feature_source
+
+        features = dst / FEATURES
+        export_run(info.config.data.options.run, features)
+        config["data"].update(run=str(features), stage1=None)
+        source = feature_source(str(features))
+    epoch = int(state["epoch"])
+    metrics = [m for m in src.read_metrics() if int(m["epoch"]) <= epoch]
+    slim = {"format": state["format"], "epoch": epoch, "model": state["model"],
+            "guide": state["guide"], "config": json.dumps(config),
+            "metrics": json.dumps(metrics), "data_source": source, "weights_only": True,
+            "exported_from": f"{src.path / checkpoint}"}
+    slim["checksum"] = checksum(slim)
+    dst.mkdir(parents=True, exist_ok=True)
+    atomic_save(slim, dst / CHECKPOINT)
+    atomic_write_text(dst / RUN_JSON, json.dumps({**raw, "config": config,
+                                                 "data_source": source}, indent=2))
+    atomic_write_text(dst / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
+    return dst

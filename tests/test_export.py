@@ -1,0 +1,87 @@
+"""``ppvae export``: weights-only copies of runs that load, evaluate and give the same
+numbers, taking the feature VAE of an M1+M2 run along."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ppvae import load
+from ppvae.cli import main
+from ppvae.rundir import KEYS, RunDir
+from tests.conftest import REPO
+
+TOY = str(REPO / "configs" / "toy2d.toml")
+STAGE1 = """
+name = "m1_tiny"
+[data]
+name = "mnist"
+pixels = "binarized"
+n_train = 400
+n_test = 100
+[model]
+name = "vae"
+z_dim = 3
+hidden = [16]
+[guide]
+name = "normal"
+z_dim = 3
+hidden = [16]
+[train]
+elbo = "meanfield"
+epochs = 2
+batch_size = 100
+"""
+
+
+def test_an_export_loads_to_the_same_weights_and_cannot_be_resumed(tmp_path, data_dir, capsys,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", TOY, "--epochs", "2", "--set", "data.n_train=300",
+                 "--out", "run", "--no-progress", "--data-dir", str(data_dir)]) == 0
+    assert main(["export", "run", "pre"]) == 0
+    assert "weights only" in capsys.readouterr().out
+    state = torch.load(tmp_path / "pre" / "checkpoint.pt", weights_only=True)
+    assert state["weights_only"] and not {"optim", "rng", "gen"} & set(state)
+    original, copy = load("run"), load("pre")
+    for a, b in ((original.model, copy.model), (original.guide, copy.guide)):
+        for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+            assert torch.equal(p, q), name
+    assert copy.metrics == original.metrics and copy.config == original.config
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", "pre", "--epochs", "3", "--no-progress",
+                 "--data-dir", str(data_dir)]) == 2
+    assert "holds weights only" in capsys.readouterr().err
+    assert main(["export", "run", "pre"]) == 2  # not over an existing export
+    assert set(KEYS) <= set(RunDir("run").load())  # the run itself is untouched
+
+
+def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data_dir, capsys,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m1.toml").write_text(STAGE1)
+    common = ["--data-dir", str(data_dir), "--no-progress"]
+    assert main(["ssl", "--config", str(REPO / "configs" / "m1m2_mnist.toml"),
+                 "--set", "data.run=m1", "--set", "data.stage1=m1.toml",
+                 "--set", "model.hidden=[16]", "--set", "guide.hidden=[16]",
+                 "--set", "guide.classifier_hidden=[16]", "--set", "model.z_dim=2",
+                 "--set", "guide.z_dim=2", "--set", "semi.n_valid=100", "--labels", "20",
+                 "--epochs", "2", "--out", "m2", *common]) == 0
+    assert main(["export", "m2", "pretrained/m2", "--best"]) == 0
+    assert (tmp_path / "pretrained" / "m2" / "features" / "checkpoint.pt").is_file()
+    run = load("pretrained/m2")
+    assert run.config.data.options.run == "pretrained/m2/features"
+    best = load("m2", checkpoint="best.pt")
+    x = best.load_data(data_dir).x_test
+    assert torch.equal(run.predict(run.load_data(data_dir).x_test), best.predict(x))
+    capsys.readouterr()
+    assert main(["evaluate", "pretrained/m2", "--k", "2", *common]) == 0
+    assert main(["evaluate", "m2", "--best", "--k", "2", *common]) == 0
+    lines = [s for s in capsys.readouterr().out.splitlines() if "test error" in s]
+    assert len(lines) == 2 and lines[0].split("%")[0] == lines[1].split("%")[0]
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_export_of_a_missing_run_is_exit_2(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nothing"), str(tmp_path / "out")]) == 2
+    assert "not a ppvae run folder" in capsys.readouterr().err
