@@ -14,9 +14,8 @@ class LogitBernoulli(dist.Bernoulli):
     """Bernoulli by logits; without autograd, log_prob is ``x * l - softplus(l)``.
 
     The same value as Pyro's binary-cross-entropy form with one new tensor instead of
-    four (the importance-sampled log p(x) takes 0.63 x the time of Pyro's form here,
-    BENCHMARKS.md); with autograd the default form is kept (no faster measured with the
-    backward pass included).
+    four, which makes the importance-sampled log p(x) faster (BENCHMARKS.md); with autograd
+    the default form is kept.
     """
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
