@@ -12,13 +12,15 @@ The MNIST z = 50 VAE (configs/mnist_z50.toml), `trace` ELBO, one epoch over the 
 * **local params** — ``self.name`` with ``pyro.settings.set(module_local_params=True)``,
   where Pyro still issues one param message per parameter but keeps no global store.
 
-Prints median seconds per epoch and the paired ratio to **plain**.
+Prints median seconds per epoch and the paired ratio to **plain**; writes
+benchmarks/results/speed_modules_MACHINE_DATE.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +29,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from benchmarks.common import machine, results_path
 from benchmarks.speed import paired_ratio
 from ppvae import nets
 from ppvae.config import load_config
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument("--out", default=str(results_path("speed_modules")))
     args = p.parse_args(argv)
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")
     x = load_data(cfg.data, args.data_dir).x_train[: args.n_train].contiguous()
@@ -106,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(times[h])
         print(f"{h:<20}{med:>10.3f}{med / steps * 1e3:>11.2f}"
               f"{paired_ratio(times[h], times['plain']):>17.3f}")
+    Path(args.out).write_text(json.dumps({
+        "machine": machine(), "batch": args.batch, "n_train": len(x), "rounds": args.rounds,
+        "threads": torch.get_num_threads(), "seconds": times,
+        "paired_ratio_to_plain": {h: paired_ratio(times[h], times["plain"]) for h in hows},
+    }, indent=2) + "\n")
+    print(f"saved {args.out}")
     return 0
 
 

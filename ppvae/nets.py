@@ -84,7 +84,9 @@ def plain(owner: nn.Module, name: str) -> nn.Module:
     On a ``PyroModule``, reading a plain ``nn.Module`` attribute during a call re-registers
     each of its parameters in Pyro's global param store (``pyro.module``), ten effect-handler
     calls per VAE step. ppvae trains module parameters with one torch optimizer and never
-    reads that store, so its models and guides skip the registration this way.
+    reads that store, so its models and guides skip the registration this way (Pyro's
+    ``module_local_params`` setting still sends a message per parameter; the cost of both
+    is measured by ``benchmarks/speed_modules.py``).
     """
     # the table's values are typed optional; a registered submodule is never None
     return cast(nn.Module, owner._modules[name])
