@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for name, summary, command in entries():
         print(f"{name}\n    {summary}\n    {command}")
-    print("gpu_check.sh\n    The GPU tests and the CUDA speed benchmarks, as one script for a GPU machine.\n"
-          "    bash benchmarks/gpu_check.sh")
+    print("gpu_check.sh\n    The GPU tests and the CUDA speed benchmarks, as one script for a "
+          "GPU machine.\n    bash benchmarks/gpu_check.sh")
     print("\nResults: benchmarks/results/NAME_MACHINE_DATE.json; the tables: BENCHMARKS.md")
     return 0
 

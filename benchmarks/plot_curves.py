@@ -29,31 +29,40 @@ def main(argv: list[str] | None = None) -> int:
                    help="horizontal reference lines (default -113 and -105)")
     p.add_argument("--ylim", nargs=2, type=float, default=(-130.0, -100.0))
     p.add_argument("--logx", action="store_true", help="epochs on a log scale")
-    p.add_argument("--metric", choices=sorted(LABELS), default="test_elbo",
-                   help="what to plot per epoch (errors in percent)")
+    p.add_argument("--metric", choices=sorted(LABELS), action="append",
+                   help="what to plot per epoch (errors in percent; repeatable; default "
+                        "test_elbo)")
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="put SGD steps on the x axis (epochs times this)")
     p.add_argument("--title",
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
     fig, ax = subplots((6.5, 4.2))
-    scale = 100.0 if args.metric.endswith("_error") else 1.0
+    metrics = args.metric or ["test_elbo"]
+    per = args.steps_per_epoch or 1
+    styles = ["o-", "s--", "^:", "d-."]
     for item in args.run:
         label, _, run = item.rpartition("=")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-        rows = [r for r in rows if args.metric in r]  # epochs without evaluation have none
-        ax.plot([r["epoch"] for r in rows], [scale * r[args.metric] for r in rows], "o-", ms=3,
-                label=f"ppvae {label}")
+        for i, metric in enumerate(metrics):
+            scale = 100.0 if metric.endswith("_error") else 1.0
+            got = [r for r in rows if metric in r]  # epochs without evaluation have none
+            name = f"ppvae {label}" + (f", {LABELS[metric].split(' (')[0]}"
+                                       if len(metrics) > 1 else "")
+            ax.plot([r["epoch"] * per for r in got], [scale * r[metric] for r in got],
+                    styles[i % len(styles)], ms=3, label=name)
     if args.baseline:
         rows = json.loads(Path(args.baseline).read_text())["pyro_example"]
         ax.plot([r["epoch"] for r in rows], [r["test_elbo"] for r in rows], "s--", ms=3,
                 label="Pyro vae.py style (Trace_ELBO)")
     for y in args.ref if args.ref is not None else [-113.0, -105.0]:
         ax.axhline(y, color="grey", lw=0.6, ls=":")
-        ax.text(1, y + 0.3, f"{y:g}", color="grey", fontsize=8)
+        ax.text(per, y + 0.3, f"{y:g}", color="grey", fontsize=8)
     ax.set_ylim(*args.ylim)
     if args.logx:
         ax.set_xscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(LABELS[args.metric])
+    ax.set_xlabel("SGD steps" if args.steps_per_epoch else "epoch")
+    ax.set_ylabel(LABELS[metrics[0]] if len(metrics) == 1 else "error (%)")
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
