@@ -261,20 +261,22 @@ SEMI = [
         "    run_dir = ppvae.fit(config, out=Path(tempfile.mkdtemp(prefix='ppvae-m2-'))).run_dir\n"
         "run = ppvae.load(run_dir, checkpoint='best.pt')  # the best validation error\n"
         "data = run.load_data()\n"
-        "best = min(run.metrics, key=lambda m: m['valid_error'])\n"
+        "scored = [m for m in run.metrics if 'valid_error' in m]  # evaluated epochs\n"
+        "best = min(scored, key=lambda m: m['valid_error'])\n"
         "print(f\"best validation error {best['valid_error']:.2%} at epoch {best['epoch']}, \"\n"
         "      f\"test error there {best['test_error']:.2%}\")"
     ),
     new_markdown_cell("## Validation and test error per epoch"),
     new_code_cell(
-        "ep = [m['epoch'] for m in run.metrics]\n"
+        "ep = [m['epoch'] for m in scored]\n"
         "fig, ax = plt.subplots(1, 2, figsize=(11, 3.8))\n"
-        "ax[0].plot(ep, [100 * m['valid_error'] for m in run.metrics], label='validation')\n"
-        "ax[0].plot(ep, [100 * m['test_error'] for m in run.metrics], label='test')\n"
+        "ax[0].plot(ep, [100 * m['valid_error'] for m in scored], label='validation')\n"
+        "ax[0].plot(ep, [100 * m['test_error'] for m in scored], label='test')\n"
         "ax[0].axvline(best['epoch'], ls=':', c='k', label='best.pt')\n"
         "ax[0].set_xlabel('epoch'); ax[0].set_ylabel('error (%)'); ax[0].legend()\n"
-        "ax[1].plot(ep, [m['train_elbo'] for m in run.metrics], label='train (unlabelled)')\n"
-        "ax[1].plot(ep, [m['test_elbo'] for m in run.metrics], label='test')\n"
+        "ax[1].plot([m['epoch'] for m in run.metrics], [m['train_elbo'] for m in run.metrics],\n"
+        "           label='train (unlabelled)')\n"
+        "ax[1].plot(ep, [m['test_elbo'] for m in scored], label='test')\n"
         "ax[1].set_xlabel('epoch'); ax[1].set_ylabel('ELBO, y summed out'); ax[1].legend()\n"
         "plt.show()"
     ),

@@ -10,10 +10,10 @@ NOTE = "PPVAE_KERNELS_NOTE"
 
 
 def entry() -> None:
-    """Console-script entry point: keeps freed memory for reuse (ppvae/memory.py) and, for
-    the commands that compute, takes ATen's faster CPU kernels where they are measurably
-    faster (ppvae/cpukernels.py). ATen reads that choice when torch loads, and importing
-    ppvae loaded it already, so the command then starts again, once, with it set."""
+    """Console-script entry point: for the commands that compute, takes ATen's faster CPU
+    kernels where they are measurably faster (ppvae/cpukernels.py). ATen reads that choice
+    when torch loads, and importing ppvae loaded it already, so the command then starts
+    again, once, with it set."""
     argv = sys.argv[1:]
     note = os.environ.pop(NOTE, None)
     if note is None and argv[:1] and argv[0] in HEAVY and "--native-kernels" not in argv:

@@ -208,8 +208,10 @@ def _remove_if_empty(out: Path) -> None:
 def _print_summary(run: Run) -> None:
     """The last epoch's test ELBO and, for a semi-supervised run, the best validation error."""
     last = run.metrics[-1]
-    print(f"done: epoch {last['epoch']}, test ELBO {last['test_elbo']:.3f} nats/example; "
-          f"checkpoint {run.run_dir / CHECKPOINT}")
+    scores = [m for m in run.metrics if "test_elbo" in m]  # train.eval_every skips some
+    bound = f", test ELBO {scores[-1]['test_elbo']:.3f} nats/example (epoch " \
+        f"{scores[-1]['epoch']})" if scores else ""
+    print(f"done: epoch {last['epoch']}{bound}; checkpoint {run.run_dir / CHECKPOINT}")
     scored = [m for m in run.metrics if "valid_error" in m]
     if scored:
         best = min(scored, key=lambda m: m["valid_error"])

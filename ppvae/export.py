@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from ppvae.errors import RunError
@@ -16,6 +17,7 @@ from ppvae.rundir import (
     RunDir,
     atomic_save,
     atomic_write_text,
+    check_source,
     checksum,
 )
 
@@ -32,6 +34,20 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
     src, dst = RunDir(run_dir), Path(out)
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise RunError(f"{dst} exists and is not an empty folder")
+    tmp = dst.with_name(f".{dst.name}.export-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write(src, checkpoint, tmp, dst)
+        if dst.exists():
+            dst.rmdir()
+        tmp.rename(dst)  # all or nothing
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
+def _write(src: RunDir, checkpoint: str, tmp: Path, dst: Path) -> None:
+    """The export of ``src`` into ``tmp``, its paths naming ``dst``."""
     info = src.read_info()
     state = src.load(checkpoint)
     raw = json.loads(src.file(RUN_JSON).read_text())
@@ -40,10 +56,16 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
     if info.config.data.name == "vae_features":
         from ppvae.data.features import feature_source
 
-        features = dst / FEATURES
-        export_run(info.config.data.options.run, features)
-        config["data"].update(run=str(features), stage1=None)
-        source = feature_source(str(features))
+        upstream = info.config.data.options.run
+        if not RunDir(upstream).has_checkpoint():
+            raise RunError(f"{src.path} reads the features of {upstream}, which holds no run "
+                           "(paths are relative to the folder commands run from)")
+        check_source(info.data_source, feature_source(upstream), src.path)
+        tmp.mkdir(parents=True)
+        export_run(upstream, tmp / FEATURES)
+        features = str(dst / FEATURES)
+        config["data"].update(run=features, stage1=None)
+        source = feature_source(str(tmp / FEATURES)).replace(str(tmp / FEATURES), features, 1)
     epoch = int(state["epoch"])
     metrics = [m for m in src.read_metrics() if int(m["epoch"]) <= epoch]
     slim = {"format": state["format"], "epoch": epoch, "model": state["model"],
@@ -51,9 +73,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
             "metrics": json.dumps(metrics), "data_source": source, "weights_only": True,
             "exported_from": f"{src.path / checkpoint}"}
     slim["checksum"] = checksum(slim)
-    dst.mkdir(parents=True, exist_ok=True)
-    atomic_save(slim, dst / CHECKPOINT)
-    atomic_write_text(dst / RUN_JSON, json.dumps({**raw, "config": config,
+    tmp.mkdir(parents=True, exist_ok=True)
+    atomic_save(slim, tmp / CHECKPOINT)
+    atomic_write_text(tmp / RUN_JSON, json.dumps({**raw, "config": config,
                                                  "data_source": source}, indent=2))
-    atomic_write_text(dst / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
-    return dst
+    atomic_write_text(tmp / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))

@@ -173,12 +173,25 @@ class RunDir:
         """Whether ``run.json`` exists."""
         return self.file(RUN_JSON).exists()
 
+    def holds_weights_only(self) -> bool:
+        """Whether the folder is a weights-only export (``ppvae export``)."""
+        if not self.has_checkpoint():
+            return False
+        try:
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001  (a damaged file is not an export; load says why)
+            return False
+        return isinstance(state, dict) and bool(state.get("weights_only"))
+
     def check(self, resume: bool, name: str = CHECKPOINT) -> None:
         """A resumed run needs its checkpoint; a new run needs a folder without one (a
         folder whose run stopped before its first checkpoint is started afresh)."""
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"{self.path} is a file, not a run folder; choose another --out")
         if resume:
+            if self.holds_weights_only():
+                raise RunError(f"{self.path} holds weights only (made by ppvae export): it can "
+                               "be loaded and evaluated, not resumed")
             if self.file(name).is_file():
                 return
             if self.file(PREVIOUS).is_file():

@@ -85,3 +85,34 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
 def test_export_of_a_missing_run_is_exit_2(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nothing"), str(tmp_path / "out")]) == 2
     assert "not a ppvae run folder" in capsys.readouterr().err
+
+
+def test_an_export_refuses_features_that_changed_and_is_used_as_it_is(tmp_path, data_dir,
+                                                                     capsys, monkeypatch):
+    """A classifier is never packed with another feature VAE than its own; an exported
+    feature VAE is read as it is, never trained further, and refused at once on resume."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m1.toml").write_text(STAGE1)
+    common = ["--data-dir", str(data_dir), "--no-progress"]
+    tiny = ["--set", "model.hidden=[16]", "--set", "guide.hidden=[16]",
+            "--set", "guide.classifier_hidden=[16]", "--set", "model.z_dim=2",
+            "--set", "guide.z_dim=2", "--set", "semi.n_valid=100", "--labels", "20",
+            "--epochs", "1"]
+    m1m2 = str(REPO / "configs" / "m1m2_mnist.toml")
+    assert main(["ssl", "--config", m1m2, "--set", "data.run=m1", "--set",
+                 "data.stage1=m1.toml", *tiny, "--out", "m2", *common]) == 0
+    assert main(["train", "--resume", "--out", "m1", "--epochs", "3", *common]) == 0
+    capsys.readouterr()
+    assert main(["export", "m2", "pre"]) == 2
+    assert "changed since it was trained" in capsys.readouterr().err
+    assert not (tmp_path / "pre").exists() and not list(tmp_path.glob(".pre*"))
+
+    assert main(["export", "m1", "m1_export"]) == 0  # 3 epochs; the stage1 below asks for 9
+    (tmp_path / "m1_long.toml").write_text(STAGE1.replace("epochs = 2", "epochs = 9"))
+    assert main(["ssl", "--config", m1m2, "--set", "data.run=m1_export", "--set",
+                 "data.stage1=m1_long.toml", *tiny, "--out", "m2b", *common]) == 0
+    assert load("m1_export").metrics[-1]["epoch"] == 3  # used as it is, not trained on
+    assert not (tmp_path / "m1_export" / ".lock").exists()
+    capsys.readouterr()
+    assert main(["train", "--resume", "--previous", "--out", "m1_export", *common]) == 2
+    assert "holds weights only" in capsys.readouterr().err
