@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--ref", action="append", type=float, default=None,
                    help="horizontal reference lines (default -113 and -105)")
+    p.add_argument("--no-ref", action="store_true", help="no reference lines")
     p.add_argument("--ylim", nargs=2, type=float, default=(-130.0, -100.0))
     p.add_argument("--logx", action="store_true", help="epochs on a log scale")
     p.add_argument("--metric", choices=sorted(LABELS), action="append",
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(Path(args.baseline).read_text())["pyro_example"]
         ax.plot([r["epoch"] for r in rows], [r["test_elbo"] for r in rows], "s--", ms=3,
                 label="Pyro vae.py style (Trace_ELBO)")
-    for y in args.ref if args.ref is not None else [-113.0, -105.0]:
+    refs = [] if args.no_ref else args.ref if args.ref is not None else [-113.0, -105.0]
+    for y in refs:
         ax.axhline(y, color="grey", lw=0.6, ls=":")
         ax.text(per, y + 0.3, f"{y:g}", color="grey", fontsize=8)
     ax.set_ylim(*args.ylim)
