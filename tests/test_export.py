@@ -10,28 +10,9 @@ from ppvae import load
 from ppvae.cli import main
 from ppvae.rundir import KEYS, RunDir
 from tests.conftest import REPO
+from tests.test_features import STAGE1  # a tiny M1 (feature VAE) config
 
 TOY = str(REPO / "configs" / "toy2d.toml")
-STAGE1 = """
-name = "m1_tiny"
-[data]
-name = "mnist"
-pixels = "binarized"
-n_train = 400
-n_test = 100
-[model]
-name = "vae"
-z_dim = 3
-hidden = [16]
-[guide]
-name = "normal"
-z_dim = 3
-hidden = [16]
-[train]
-elbo = "meanfield"
-epochs = 2
-batch_size = 100
-"""
 
 
 def test_an_export_loads_to_the_same_weights_and_cannot_be_resumed(tmp_path, data_dir, capsys,
