@@ -1,6 +1,6 @@
-"""Weights-only copies of runs, e.g. for ``pretrained/``: what loading, evaluating and the
-figures need, without optimizer or random state; a run on VAE features takes a copy of its
-feature VAE along."""
+"""Weights-only copies of runs, e.g. for ``pretrained/``: the config, the metrics and the
+weights (a safetensors file), without optimizer or random state. A run on VAE features takes
+its feature VAE's encoder along, which is all that classifying and evaluating read."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from ppvae.errors import RunError
 from ppvae.rundir import (
     CHECKPOINT,
     METRICS,
+    PARTS,
     RUN_JSON,
+    WEIGHTS,
     RunDir,
-    atomic_save,
     atomic_write_text,
     check_source,
     checksum,
+    save_weights,
 )
 
 #: the folder, inside an export, of the feature VAE a run on ``vae_features`` reads
@@ -26,18 +28,18 @@ FEATURES = "features"
 
 
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-               checkpoint: str = CHECKPOINT) -> Path:
+               checkpoint: str = CHECKPOINT, parts: tuple[str, ...] = PARTS) -> Path:
     """Write ``out``: ``run_dir``'s config, its metrics up to the exported epoch and the
-    weights of ``checkpoint`` (as ``checkpoint.pt``). ``out`` is named as it will be read
-    (relative to the working directory), since runs on features record their feature
-    VAE's path."""
+    weights of ``checkpoint``'s ``parts`` (as ``weights.safetensors``). ``out`` is named as
+    it will be read (relative to the working directory), since runs on features record
+    their feature VAE's path."""
     src, dst = RunDir(run_dir), Path(out)
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise RunError(f"{dst} exists and is not an empty folder")
     tmp = dst.with_name(f".{dst.name}.export-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write(src, checkpoint, tmp, dst)
+        _write(src, checkpoint, parts, tmp, dst)
         if dst.exists():
             dst.rmdir()
         tmp.rename(dst)  # all or nothing
@@ -46,7 +48,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
     return dst
 
 
-def _write(src: RunDir, checkpoint: str, tmp: Path, dst: Path) -> None:
+def _write(src: RunDir, checkpoint: str, parts: tuple[str, ...], tmp: Path, dst: Path) -> None:
     """The export of ``src`` into ``tmp``, its paths naming ``dst``."""
     info = src.read_info()
     state = src.load(checkpoint)
@@ -62,19 +64,22 @@ def _write(src: RunDir, checkpoint: str, tmp: Path, dst: Path) -> None:
                            "(paths are relative to the folder commands run from)")
         check_source(info.data_source, feature_source(upstream), src.path)
         tmp.mkdir(parents=True)
-        export_run(upstream, tmp / FEATURES)
+        export_run(upstream, tmp / FEATURES, parts=("guide",))
         features = str(dst / FEATURES)
         config["data"].update(run=features, stage1=None)
         source = feature_source(str(tmp / FEATURES)).replace(str(tmp / FEATURES), features, 1)
     epoch = int(state["epoch"])
     metrics = [m for m in src.read_metrics() if int(m["epoch"]) <= epoch]
-    slim = {"format": state["format"], "epoch": epoch, "model": state["model"],
-            "guide": state["guide"], "config": json.dumps(config),
-            "metrics": json.dumps(metrics), "data_source": source, "weights_only": True,
-            "exported_from": f"{src.path / checkpoint}"}
+    held = [p for p in PARTS if p in parts and p in state.get("parts", PARTS)]
+    slim = {"format": state["format"], "epoch": epoch, "parts": held,
+            **{p: state[p] if p in held else {} for p in PARTS},
+            "config": json.dumps(config), "metrics": json.dumps(metrics),
+            "data_source": source, "weights_only": True,
+            "exported_from": str(src.checkpoint if checkpoint == CHECKPOINT
+                                 else src.file(checkpoint))}
     slim["checksum"] = checksum(slim)
     tmp.mkdir(parents=True, exist_ok=True)
-    atomic_save(slim, tmp / CHECKPOINT)
+    save_weights(slim, tmp / WEIGHTS)
     atomic_write_text(tmp / RUN_JSON, json.dumps({**raw, "config": config,
                                                  "data_source": source}, indent=2))
     atomic_write_text(tmp / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))

@@ -1,8 +1,10 @@
-"""The run folder: ``run.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``best.pt``.
+"""The run folder: ``run.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``best.pt``; or, for a
+weights-only export, ``weights.safetensors`` in place of the checkpoints.
 
 Every write is atomic (temporary file, then rename); checkpoints hold CPU tensors and JSON
-only and are read with ``weights_only=True``. The checks made on resume (same model, guide
-and data config, same data source, same schedule) live here too.
+only and are read with ``weights_only=True``; exports are read without unpickling. The
+checks made on resume (same model, guide and data config, same data source, same schedule)
+live here too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ppvae.config import RunConfig, from_dict
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import RunError, UnknownNameError
 from ppvae.pair import Pair, build_pair, checked
+from ppvae.weightsfile import load_tensors, save_tensors
 
 RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
@@ -32,8 +35,12 @@ DAMAGED = "checkpoint.damaged.pt"
 BEST = "best.pt"
 LOCK = ".lock"
 KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
-#: what a weights-only checkpoint (``ppvae export``) keeps
-WEIGHTS_KEYS = ("format", "epoch", "model", "guide", "config", "metrics")
+#: a weights-only export's file (``ppvae export``), in the safetensors layout
+WEIGHTS = "weights.safetensors"
+#: what a weights-only export keeps
+WEIGHTS_KEYS = ("format", "epoch", "model", "guide", "config", "metrics", "parts")
+#: the parts of a pair an export may hold (a feature VAE's export keeps only its guide)
+PARTS = ("model", "guide")
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -72,27 +79,59 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
+def save_weights(state: dict[str, Any], path: Path) -> None:
+    """Write a weights-only state (``model``/``guide`` tensors and JSON-able fields, with
+    ``parts`` naming the parts it holds) as a safetensors file."""
+    tensors = {f"{part}.{k}": v for part in state["parts"] for k, v in state[part].items()}
+    fields = {k: v for k, v in state.items() if k not in PARTS}
+    save_tensors(path, tensors, {"ppvae": json.dumps(fields)})
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """Read a file of :func:`save_weights` back into the same state."""
+    try:
+        tensors, metadata = load_tensors(path)
+        state = json.loads(metadata["ppvae"])
+        parts = state["parts"]
+        if not isinstance(parts, list) or not set(parts) <= set(PARTS):
+            raise ValueError(f"parts {parts!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"cannot read {path} (not a ppvae weights file, or damaged): "
+                       f"{type(exc).__name__}: {exc}") from None
+    for part in PARTS:
+        state[part] = {k.split(".", 1)[1]: v for k, v in tensors.items()
+                       if k.split(".", 1)[0] == part}
+    return state
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint onto the CPU without executing code from it."""
+    """Read a checkpoint (or an export's weights file) onto the CPU without executing code
+    from it."""
     if not path.is_file():
         raise RunError(f"no checkpoint at {path}")
+    if path.suffix == Path(WEIGHTS).suffix:
+        state = load_weights(path)
+        missing = [k for k in WEIGHTS_KEYS if k not in state]
+        if missing:
+            raise RunError(f"{path} is not a ppvae export (missing {missing})")
+        return state
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (a damaged file fails in many ways; no code runs)
         raise RunError(f"cannot read checkpoint {path} (weights-only load: the file is damaged "
                        f"or not a checkpoint): {type(exc).__name__}: {exc}") from None
-    keys = WEIGHTS_KEYS if isinstance(state, dict) and state.get("weights_only") else KEYS
-    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
     return state
 
 
 def load_pair_state(pair: Any, state: dict[str, Any], path: Path) -> None:
-    """Load a checkpoint's model and guide weights; a clear error if they do not fit."""
+    """Load a checkpoint's model and guide weights (those it holds); a clear error if they do
+    not fit."""
     try:
-        pair.model.load_state_dict(state["model"])
-        pair.guide.load_state_dict(state["guide"])
+        for part in state.get("parts", PARTS):
+            getattr(pair, part).load_state_dict(state[part])
     except RuntimeError as exc:
         raise RunError(
             f"{path} does not fit the model and guide its config builds "
@@ -164,7 +203,8 @@ class RunDir:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / CHECKPOINT
+        """The last checkpoint, or an export's weights file."""
+        return self.file(WEIGHTS) if self.holds_weights_only() else self.file(CHECKPOINT)
 
     def has_checkpoint(self) -> bool:
         return self.checkpoint.is_file()
@@ -175,13 +215,7 @@ class RunDir:
 
     def holds_weights_only(self) -> bool:
         """Whether the folder is a weights-only export (``ppvae export``)."""
-        if not self.has_checkpoint():
-            return False
-        try:
-            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001  (a damaged file is not an export; load says why)
-            return False
-        return isinstance(state, dict) and bool(state.get("weights_only"))
+        return self.file(WEIGHTS).is_file()
 
     def check(self, resume: bool, name: str = CHECKPOINT) -> None:
         """A resumed run needs its checkpoint; a new run needs a folder without one (a
@@ -237,8 +271,8 @@ class RunDir:
     def set_aside_last(self) -> None:
         """Move ``checkpoint.pt`` to ``checkpoint.damaged.pt`` (resuming from the previous
         one: the damaged file must never be kept as "previous")."""
-        if self.has_checkpoint():
-            os.replace(self.checkpoint, self.file(DAMAGED))
+        if self.file(CHECKPOINT).is_file():
+            os.replace(self.file(CHECKPOINT), self.file(DAMAGED))
 
     def discard_if_unused(self) -> None:
         """Remove the folder if a failed start left nothing in it but its lock file (only
@@ -299,7 +333,7 @@ class RunDir:
     def load(self, name: str = CHECKPOINT) -> dict[str, Any]:
         """A checkpoint of this run (``checkpoint.pt``, ``checkpoint.prev.pt`` or
         ``best.pt``) on the CPU, its checksum verified."""
-        path = self.file(name)
+        path = self.checkpoint if name == CHECKPOINT else self.file(name)
         state = load_checkpoint(path)
         if "checksum" in state and checksum(state) != state["checksum"]:
             hint = ""
@@ -319,16 +353,17 @@ class RunDir:
         state["checksum"] = checksum(state)
         if best:  # before the last checkpoint moves on
             atomic_save(state, self.file(BEST))
-        if self.has_checkpoint():  # the last good one stays, whatever happens next
+        last = self.file(CHECKPOINT)
+        if last.is_file():  # the last good one stays, whatever happens next
             tmp = self.file(f".{PREVIOUS}.tmp")
             tmp.unlink(missing_ok=True)
             try:
-                os.link(self.checkpoint, tmp)
+                os.link(last, tmp)
             except OSError:  # a file system without hard links
-                shutil.copyfile(self.checkpoint, tmp)
+                shutil.copyfile(last, tmp)
             os.replace(tmp, self.file(PREVIOUS))
         atomic_write_text(self.file(RUN_JSON), info)
-        atomic_save(state, self.checkpoint)
+        atomic_save(state, last)
         self.write_metrics(metrics)
 
     def check_resume(self, state: dict[str, Any], cfg: RunConfig, source: str) -> None:
@@ -389,12 +424,16 @@ class LoadedPair(NamedTuple):
 
 
 def load_run_pair(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT,
-                  device: torch.device | str = "cpu") -> LoadedPair:
+                  device: torch.device | str = "cpu", need_model: bool = True) -> LoadedPair:
     """Rebuild a run's model and guide on ``device`` from ``checkpoint`` (no code is executed
-    from it)."""
+    from it). ``need_model=False`` accepts an export that holds the guide only (a feature
+    VAE's encoder); its model then keeps its initial weights."""
     folder = RunDir(run_dir)
     info = folder.read_info()
     state = folder.load(checkpoint)
+    if need_model and "model" not in state.get("parts", PARTS):
+        raise RunError(f"{folder.path} holds only the guide (the encoder that features are "
+                       "read with), not the model: it cannot decode or sample")
     pair = build_pair(info.config, info.spec)
     load_pair_state(pair, state, folder.file(checkpoint))
     pair.to(device)

@@ -9,6 +9,7 @@ import torch
 from ppvae import load
 from ppvae.cli import main
 from ppvae.rundir import KEYS, RunDir
+from ppvae.weightsfile import load_tensors
 from tests.conftest import REPO
 from tests.test_features import STAGE1  # a tiny M1 (feature VAE) config
 
@@ -22,8 +23,11 @@ def test_an_export_loads_to_the_same_weights_and_cannot_be_resumed(tmp_path, dat
                  "--out", "run", "--no-progress", "--data-dir", str(data_dir)]) == 0
     assert main(["export", "run", "pre"]) == 0
     assert "weights only" in capsys.readouterr().out
-    state = torch.load(tmp_path / "pre" / "checkpoint.pt", weights_only=True)
-    assert state["weights_only"] and not {"optim", "rng", "gen"} & set(state)
+    assert sorted(p.name for p in (tmp_path / "pre").iterdir()) == [
+        "metrics.jsonl", "run.json", "weights.safetensors"]
+    tensors, metadata = load_tensors(tmp_path / "pre" / "weights.safetensors")
+    assert set(metadata) == {"ppvae"} and not {"optim", "rng", "gen"} & set(metadata["ppvae"])
+    assert {k.split(".")[0] for k in tensors} == {"model", "guide"}
     original, copy = load("run"), load("pre")
     for a, b in ((original.model, copy.model), (original.guide, copy.guide)):
         for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
@@ -49,7 +53,8 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
                  "--set", "guide.z_dim=2", "--set", "semi.n_valid=100", "--labels", "20",
                  "--epochs", "2", "--out", "m2", *common]) == 0
     assert main(["export", "m2", "pretrained/m2", "--best"]) == 0
-    assert (tmp_path / "pretrained" / "m2" / "features" / "checkpoint.pt").is_file()
+    tensors, _ = load_tensors(tmp_path / "pretrained" / "m2" / "features" / "weights.safetensors")
+    assert tensors and all(k.startswith("guide.") for k in tensors)  # the encoder only
     run = load("pretrained/m2")
     assert run.config.data.options.run == "pretrained/m2/features"
     best = load("m2", checkpoint="best.pt")
@@ -60,6 +65,10 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
     assert main(["evaluate", "m2", "--best", "--k", "2", *common]) == 0
     lines = [s for s in capsys.readouterr().out.splitlines() if "test error" in s]
     assert len(lines) == 2 and lines[0].split("%")[0] == lines[1].split("%")[0]
+    data = ["--data-dir", str(data_dir)]
+    assert main(["sample", "pretrained/m2", "--out", "s.png", *data]) == 2
+    assert "holds only the guide" in capsys.readouterr().err
+    assert main(["sample", "m2", "--out", "s.png", *data]) == 0  # the run itself can
 
 
 @pytest.mark.usefixtures("data_dir")

@@ -49,10 +49,11 @@ class VAEFeaturesOptions:
 def feature_source(run: str) -> str:
     """What features of the VAE run ``run`` record as their source: the run and a digest of
     its checkpoint, so that a run trained on them notices when they change."""
-    from ppvae.rundir import CHECKPOINT
+    from ppvae.rundir import RunDir
 
-    digest = hashlib.sha256((Path(run) / CHECKPOINT).read_bytes()).hexdigest()[:16]
-    return f"{run} ({CHECKPOINT} sha256 {digest})"
+    path = RunDir(run).checkpoint
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"{run} ({path.name} sha256 {digest})"
 
 
 def upstream_runs(opts: VAEFeaturesOptions) -> list[tuple[str, str]]:
@@ -70,7 +71,7 @@ def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
     from ppvae.rundir import load_run_pair
 
     try:
-        run = load_run_pair(opts.run)
+        run = load_run_pair(opts.run, need_model=False)
     except RunError as exc:
         hint = "" if opts.stage1 else " (set data.stage1 to a config that trains it)"
         raise RunError(f"feature VAE not available: {exc}{hint}") from None
