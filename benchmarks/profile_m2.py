@@ -54,7 +54,7 @@ def child(steps: int, features: int, top: int) -> dict[str, Any]:
     optim = make_optimizer(pair.parameters(), t.lr, t.adam_eps)
 
     def run(k: int) -> None:
-        sgd_epoch(pair, objective, optim, x_u, torch.randperm(n)[: k * t.batch_size],
+        sgd_epoch(pair, objective, optim, x_u, torch.randint(n, (k * t.batch_size,)),
                   t.batch_size)
 
     with pyro.validation_enabled(False):

@@ -123,10 +123,10 @@ def upstream_work(data: Component) -> list[tuple[RunConfig, str, bool]]:
     for config_path, run_path in upstream(data.options) if upstream is not None else []:
         stage = load_config(config_path)
         folder = RunDir(run_path)
+        if folder.holds_weights_only():  # an export (e.g. pretrained/) is used as it is
+            continue
         if folder.has_checkpoint():
             state = folder.load()
-            if state.get("weights_only"):  # an export (e.g. pretrained/) is used as it is
-                continue
             saved = config_of_run(json.loads(state["config"]), folder.checkpoint)
             if (saved.data, saved.model, saved.guide) != (stage.data, stage.model, stage.guide):
                 raise RunError(

@@ -75,8 +75,7 @@ def _write(src: RunDir, checkpoint: str, parts: tuple[str, ...], tmp: Path, dst:
             **{p: state[p] if p in held else {} for p in PARTS},
             "config": json.dumps(config), "metrics": json.dumps(metrics),
             "data_source": source, "weights_only": True,
-            "exported_from": str(src.checkpoint if checkpoint == CHECKPOINT
-                                 else src.file(checkpoint))}
+            "exported_from": str(src.path_of(checkpoint))}
     slim["checksum"] = checksum(slim)
     tmp.mkdir(parents=True, exist_ok=True)
     save_weights(slim, tmp / WEIGHTS)

@@ -37,8 +37,9 @@ LOCK = ".lock"
 KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "metrics")
 #: a weights-only export's file (``ppvae export``), in the safetensors layout
 WEIGHTS = "weights.safetensors"
-#: what a weights-only export keeps
-WEIGHTS_KEYS = ("format", "epoch", "model", "guide", "config", "metrics", "parts")
+#: the fields of a weights-only export besides its tensors, with their types
+WEIGHTS_FIELDS = {"format": int, "epoch": int, "parts": list, "config": str, "metrics": str,
+                  "data_source": str, "checksum": str}
 #: the parts of a pair an export may hold (a feature VAE's export keeps only its guide)
 PARTS = ("model", "guide")
 
@@ -92,15 +93,24 @@ def load_weights(path: Path) -> dict[str, Any]:
     try:
         tensors, metadata = load_tensors(path)
         state = json.loads(metadata["ppvae"])
-        parts = state["parts"]
-        if not isinstance(parts, list) or not set(parts) <= set(PARTS):
-            raise ValueError(f"parts {parts!r}")
+        if not isinstance(state, dict):
+            raise ValueError("its metadata are not a JSON object")
+        bad = [k for k, kind in WEIGHTS_FIELDS.items()
+               if type(state.get(k)) is not kind]  # exact types: a bool is no epoch
+        if bad:
+            raise ValueError(f"fields missing or of the wrong type: {bad}")
+        if not set(state["parts"]) <= set(PARTS):
+            raise ValueError(f"parts {state['parts']!r}")
+        for part in PARTS:
+            state[part] = {}
+        for name, tensor in tensors.items():
+            part, dot, key = name.partition(".")
+            if not dot or part not in state["parts"]:
+                raise ValueError(f"tensor {name!r} is not in one of the parts {state['parts']}")
+            state[part][key] = tensor
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"cannot read {path} (not a ppvae weights file, or damaged): "
                        f"{type(exc).__name__}: {exc}") from None
-    for part in PARTS:
-        state[part] = {k.split(".", 1)[1]: v for k, v in tensors.items()
-                       if k.split(".", 1)[0] == part}
     return state
 
 
@@ -110,16 +120,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"no checkpoint at {path}")
     if path.suffix == Path(WEIGHTS).suffix:
-        state = load_weights(path)
-        missing = [k for k in WEIGHTS_KEYS if k not in state]
-        if missing:
-            raise RunError(f"{path} is not a ppvae export (missing {missing})")
-        return state
+        return load_weights(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (a damaged file fails in many ways; no code runs)
         raise RunError(f"cannot read checkpoint {path} (weights-only load: the file is damaged "
                        f"or not a checkpoint): {type(exc).__name__}: {exc}") from None
+    if isinstance(state, dict) and state.get("weights_only"):
+        raise RunError(f"{path} is an export by an older ppvae (a torch file); export the run "
+                       "again (ppvae export) to get weights.safetensors")
     missing = [k for k in KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise RunError(f"{path} is not a ppvae checkpoint (missing {missing})")
@@ -204,7 +213,14 @@ class RunDir:
     @property
     def checkpoint(self) -> Path:
         """The last checkpoint, or an export's weights file."""
-        return self.file(WEIGHTS) if self.holds_weights_only() else self.file(CHECKPOINT)
+        return self.path_of(CHECKPOINT)
+
+    def path_of(self, name: str) -> Path:
+        """The file of checkpoint ``name``; in an export, the weights file stands for the
+        last checkpoint."""
+        if name == CHECKPOINT and self.holds_weights_only():
+            return self.file(WEIGHTS)
+        return self.file(name)
 
     def has_checkpoint(self) -> bool:
         return self.checkpoint.is_file()
@@ -333,7 +349,7 @@ class RunDir:
     def load(self, name: str = CHECKPOINT) -> dict[str, Any]:
         """A checkpoint of this run (``checkpoint.pt``, ``checkpoint.prev.pt`` or
         ``best.pt``) on the CPU, its checksum verified."""
-        path = self.checkpoint if name == CHECKPOINT else self.file(name)
+        path = self.path_of(name)
         state = load_checkpoint(path)
         if "checksum" in state and checksum(state) != state["checksum"]:
             hint = ""
@@ -424,18 +440,22 @@ class LoadedPair(NamedTuple):
 
 
 def load_run_pair(run_dir: str | os.PathLike[str], checkpoint: str = CHECKPOINT,
-                  device: torch.device | str = "cpu", need_model: bool = True) -> LoadedPair:
+                  device: torch.device | str = "cpu",
+                  need: tuple[str, ...] = PARTS) -> LoadedPair:
     """Rebuild a run's model and guide on ``device`` from ``checkpoint`` (no code is executed
-    from it). ``need_model=False`` accepts an export that holds the guide only (a feature
-    VAE's encoder); its model then keeps its initial weights."""
+    from it). ``need``: the parts whose weights must be there; ``("guide",)`` accepts an
+    export that holds a feature VAE's encoder only (its model keeps initial weights)."""
     folder = RunDir(run_dir)
     info = folder.read_info()
     state = folder.load(checkpoint)
-    if need_model and "model" not in state.get("parts", PARTS):
-        raise RunError(f"{folder.path} holds only the guide (the encoder that features are "
-                       "read with), not the model: it cannot decode or sample")
+    held = state.get("parts", PARTS)
+    if not set(need) <= set(held):
+        missing = " and ".join(p for p in need if p not in held)
+        raise RunError(f"{folder.path} holds the weights of its {' and '.join(held) or 'nothing'}"
+                       f" only, not of its {missing} (an export keeps a feature VAE's encoder, "
+                       "which is what features are read with): it cannot decode or sample")
     pair = build_pair(info.config, info.spec)
-    load_pair_state(pair, state, folder.file(checkpoint))
+    load_pair_state(pair, state, folder.path_of(checkpoint))
     pair.to(device)
     pair = checked(pair, torch.zeros(2, info.spec.x_dim, device=pair.device))
     pair.train(False)

@@ -63,8 +63,9 @@ def test_the_bytes_follow_the_safetensors_spec(tmp_path):
     header, arrays = _read_by_the_spec(raw)
     assert (8 + struct.unpack("<Q", raw[:8])[0]) % 8 == 0  # data aligned to 8 bytes
     assert header["__metadata__"] == {"m": "v"}
-    assert header["x"] == {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}
-    assert header["y"] == {"dtype": "I64", "shape": [2], "data_offsets": [48, 64]}
+    # the 8-byte dtype first, so that every tensor starts aligned to its element size
+    assert header["y"] == {"dtype": "I64", "shape": [2], "data_offsets": [0, 16]}
+    assert header["x"] == {"dtype": "F32", "shape": [3, 4], "data_offsets": [16, 64]}
     assert np.array_equal(arrays["x"], x.numpy()) and np.array_equal(arrays["y"], y.numpy())
 
 
@@ -102,6 +103,15 @@ ENTRY = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
     (_file({"x": ENTRY, "y": ENTRY}, bytes(8)), "gap or overlap"),
     (_file({"x": {**ENTRY, "data_offsets": [4, 12]}}, bytes(12)), "gap or overlap"),
     (_file({"__metadata__": {"k": 1}, "x": ENTRY}, bytes(8)), "strings to strings"),
+    (_file({"__metadata__": [], "x": ENTRY}, bytes(8)), "strings to strings"),
+    (_file(b'{"x": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 8]}}', bytes(8)),
+     "bad header entry"),
+    (_file({"x": {**ENTRY, "shape": [True, 2]}}, bytes(8)), "bad header entry"),
+    (_file({"x": {**ENTRY, "data_offsets": [0.0, 8]}}, bytes(8)), "bad header entry"),
+    (_file({"x": {**ENTRY, "data_offsets": "08"}}, bytes(8)), "bad header entry"),
+    (_file({"x": {**ENTRY, "shape": [-2]}}, bytes(8)), "bad header entry"),
+    (_file({"x": {**ENTRY, "shape": [0, 2**62, 4], "data_offsets": [0, 0]}}), "overflow"),
+    (_file(b"[" * 100_000 + b"]" * 100_000), "not JSON"),
 ])
 def test_damaged_files_are_refused_with_the_reason(tmp_path, raw, message):
     path = tmp_path / "bad.safetensors"
@@ -148,3 +158,34 @@ def test_a_changed_weight_fails_the_checksum(tmp_path):
     (run / "weights.safetensors").write_bytes(bytes(raw))
     with pytest.raises(RunError, match="damaged"):
         RunDir(run).load()
+
+
+@pytest.mark.parametrize(("fields", "extra", "message"), [
+    ({"checksum": None}, {}, "wrong type"),  # None: the field is left out
+    ({"epoch": True}, {}, "wrong type"),
+    ({"parts": ["guide", "optim"]}, {}, "parts"),
+    ({}, {"model": torch.zeros(1)}, "not in one of the parts"),
+    ({}, {"optim.x": torch.zeros(1)}, "not in one of the parts"),
+])
+def test_a_weights_file_with_wrong_fields_is_refused(tmp_path, fields, extra, message):
+    state = _state(["model", "guide"])
+    meta = {k: v for k, v in {**state, **fields}.items() if k not in PARTS and v is not None}
+    tensors = {f"{p}.{k}": v for p in PARTS for k, v in state[p].items()}
+    path = tmp_path / "weights.safetensors"
+    save_tensors(path, {**tensors, **extra}, {"ppvae": json.dumps(meta)})
+    with pytest.raises(RunError, match=message):
+        load_checkpoint(path)
+
+
+def test_an_export_in_the_older_torch_format_is_told_to_export_again(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"weights_only": True, "epoch": 1, "model": {}, "guide": {}}, path)
+    with pytest.raises(RunError, match="export the run again"):
+        load_checkpoint(path)
+
+
+def test_reserved_names_and_unnamed_dtypes_are_refused_on_writing(tmp_path):
+    with pytest.raises(WeightsFileError, match="reserved"):
+        save_tensors(tmp_path / "a", {"__metadata__": torch.zeros(1)})
+    with pytest.raises(WeightsFileError, match="no safetensors name"):
+        save_tensors(tmp_path / "b", {"c": torch.zeros(1, dtype=torch.complex64)})

@@ -71,7 +71,7 @@ def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
     from ppvae.rundir import load_run_pair
 
     try:
-        run = load_run_pair(opts.run, need_model=False)
+        run = load_run_pair(opts.run, need=("guide",))
     except RunError as exc:
         hint = "" if opts.stage1 else " (set data.stage1 to a config that trains it)"
         raise RunError(f"feature VAE not available: {exc}{hint}") from None
@@ -131,14 +131,13 @@ def decode_vae_features(
     from ppvae.rundir import load_run_pair
 
     z = z.cpu()  # the feature VAE is read onto the CPU
+    run = load_run_pair(opts.run)  # its model too: an export of its encoder only is refused
     if opts.min_std > 0:
-        run, _, loc_train, _, _ = _encode(opts, root, None)
+        _, _, loc_train, _, _ = _encode(opts, root, None)
         keep = active_unit_mask(loc_train, opts.min_std)
         full = z.new_zeros(z.shape[0], keep.numel())
         full[:, keep] = z
         z = full
-    else:
-        run = load_run_pair(opts.run)
     return decode(run.pair, z, run.spec.x_dim).mean, run.spec.image_shape
 
 
