@@ -54,3 +54,16 @@ python -m benchmarks.plot_curves --metric valid_error \
     --run "M1+M2, all 50 units=runs/m1m2x_a1_l100_s0_e150" \
     --run "M1+M2, 12 active units=runs/m1m2au_a1_l100_s0_e150" --ref 3.33 --ylim 0 20 \
     --title "M1+M2, 100 labels, alpha=1, seed 0: validation error" --out docs/m1m2_l100_curve.png
+# Burda et al.'s VAE on the paper's full schedule (~6 h on one core), shipped as pretrained/mnist_vae_burda
+ppvae train --config configs/mnist_iwae_vae.toml --out runs/mnist_vae_full
+ppvae evaluate runs/mnist_vae_full --k 5000
+python -m benchmarks.plot_curves --run "VAE, test ELBO=runs/mnist_vae_full" --ref -86.76 --ref -87.65 \
+    --ylim -110 -85 --logx --title "MNIST VAE 784-200-200-50, full schedule, batch 100" \
+    --out docs/mnist_vae_full_curve.png
+# M1+M2 with the m1m2_grey recipe against SGD steps (the binarized-input run: m1m2_active on
+# the M1 of configs/m1_adam3e-4.toml, 150 epochs)
+for s in 0 1; do ppvae ssl --config configs/m1m2_grey.toml --labels 100 --seed $s --out runs/m1m2g_l100_s$s; done
+python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 250 \
+    --run "binarized inputs, seed 0=runs/m1m2au3_l100_s0" --run "m1m2_grey, seed 0=runs/m1m2g_l100_s0" \
+    --run "m1m2_grey, seed 1=runs/m1m2g_l100_s1" --ref 3.33 --ylim 0 16 \
+    --title "M1+M2, 100 labels, M1 with Adam 3e-4: validation and test error" --out docs/m1m2_l100_steps.png
