@@ -63,6 +63,8 @@ python -m benchmarks.plot_curves --run "VAE, test ELBO=runs/mnist_vae_full" --re
 # M1+M2 with the m1m2_grey recipe against SGD steps (the binarized-input run: m1m2_active on
 # the M1 of configs/m1_adam3e-4.toml, 150 epochs)
 for s in 0 1; do ppvae ssl --config configs/m1m2_grey.toml --labels 100 --seed $s --out runs/m1m2g_l100_s$s; done
+ppvae ssl --config configs/m1m2_active.toml --set data.run=runs/m1_adam3e-4 --set data.stage1=configs/m1_adam3e-4.toml \
+    --labels 100 --seed 0 --out runs/m1m2au3_l100_s0
 python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 250 \
     --run "binarized inputs, seed 0=runs/m1m2au3_l100_s0" --run "m1m2_grey, seed 0=runs/m1m2g_l100_s0" \
     --run "m1m2_grey, seed 1=runs/m1m2g_l100_s1" --ref 3.33 --ylim 0 16 \
