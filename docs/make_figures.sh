@@ -54,7 +54,7 @@ python -m benchmarks.plot_curves --metric valid_error \
     --run "M1+M2, all 50 units=runs/m1m2x_a1_l100_s0_e150" \
     --run "M1+M2, 12 active units=runs/m1m2au_a1_l100_s0_e150" --ref 3.33 --ylim 0 20 \
     --title "M1+M2, 100 labels, alpha=1, seed 0: validation error" --out docs/m1m2_l100_curve.png
-# Burda et al.'s VAE on the paper's full schedule (~6 h on one core), shipped as pretrained/mnist_vae_burda
+# Burda et al.'s VAE on the paper's full schedule (~6 h on one core)
 ppvae train --config configs/mnist_iwae_vae.toml --out runs/mnist_vae_full
 ppvae evaluate runs/mnist_vae_full --k 5000
 python -m benchmarks.plot_curves --run "VAE, test ELBO=runs/mnist_vae_full" --ref -86.76 --ref -87.65 \
