@@ -73,8 +73,7 @@ def _write(src: RunDir, checkpoint: str, parts: tuple[str, ...], tmp: Path, dst:
     held = [p for p in PARTS if p in parts and p in state.get("parts", PARTS)]
     slim = {"format": state["format"], "epoch": epoch, "parts": held,
             **{p: state[p] if p in held else {} for p in PARTS},
-            "config": json.dumps(config), "metrics": json.dumps(metrics),
-            "data_source": source, "weights_only": True,
+            "config": json.dumps(config), "data_source": source, "weights_only": True,
             "exported_from": str(src.path_of(checkpoint))}
     slim["checksum"] = checksum(slim)
     tmp.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ KEYS = ("format", "epoch", "model", "guide", "optim", "rng", "gen", "config", "m
 #: a weights-only export's file (``ppvae export``), in the safetensors layout
 WEIGHTS = "weights.safetensors"
 #: the fields of a weights-only export besides its tensors, with their types
-WEIGHTS_FIELDS = {"format": int, "epoch": int, "parts": list, "config": str, "metrics": str,
+WEIGHTS_FIELDS = {"format": int, "epoch": int, "parts": list, "config": str,
                   "data_source": str, "checksum": str}
 #: the parts of a pair an export may hold (a feature VAE's export keeps only its guide)
 PARTS = ("model", "guide")
