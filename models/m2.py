@@ -12,7 +12,7 @@ from pyro.nn import PyroModule
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
-from ppvae.models.vae import VAEOptions
+from ppvae.models.vae import VAEOptions, init_output_bias
 from ppvae.nets import LabelledMLP, plain
 from ppvae.registry import MODELS
 
@@ -40,9 +40,14 @@ class M2(PyroModule):
         if not spec.num_classes:
             raise ConfigError("the m2 model needs labelled data (a dataset with classes)")
         self.z_dim, self.num_classes = opts.z_dim, spec.num_classes
+        self.output_bias = opts.output_bias
         self.decoder = LabelledMLP(opts.z_dim, spec.num_classes, opts.hidden, opts.activation)
         self.head = make_head(opts.likelihood, self.decoder.width, spec.x_dim, opts.mean,
                               opts.min_scale, opts.fixed_scale)
+
+    def init_from_data(self, x_train: torch.Tensor) -> None:
+        """The data-dependent part of a fresh model's initialization (``output_bias``)."""
+        init_output_bias(self.head, self.output_bias, x_train)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         loc = x.new_zeros(self.z_dim)

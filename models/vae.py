@@ -12,7 +12,7 @@ from pyro.nn import PyroModule
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.likelihoods import make_head
+from ppvae.likelihoods import Head, make_head
 from ppvae.nets import mlp, plain
 from ppvae.registry import MODELS
 
@@ -25,7 +25,9 @@ class VAEOptions:
     one of softplus, tanh, relu, elu, sigmoid. ``likelihood``: ``bernoulli`` (by logits),
     ``gaussian`` (a learned per-dimension std, at least ``min_scale``) or ``gaussian_fixed``
     (std ``fixed_scale``); ``mean``: the Gaussian mean through a ``sigmoid`` or not
-    (``identity``).
+    (``identity``). ``output_bias``: ``data`` starts the output layer's bias at the mean of
+    the training inputs (for Bernoulli, its logit with the mean clipped to [0.001, 0.999],
+    as Burda et al.'s code), ``default`` leaves PyTorch's initialization.
     """
 
     z_dim: int = 50
@@ -35,6 +37,7 @@ class VAEOptions:
     mean: Literal["sigmoid", "identity"] = "sigmoid"
     min_scale: float = 0.0
     fixed_scale: float = 0.1
+    output_bias: Literal["default", "data"] = "default"
 
     def validate(self) -> None:
         if self.z_dim < 1:
@@ -45,17 +48,27 @@ class VAEOptions:
             raise ConfigError("model.min_scale must be >= 0 and model.fixed_scale > 0")
 
 
+def init_output_bias(head: Head, how: str, x_train: torch.Tensor) -> None:
+    """Start ``head``'s bias at the mean of ``x_train`` when ``how`` is ``data``."""
+    if how == "data":
+        head.init_bias(x_train.mean(0))
+
+
 @MODELS.register("vae", config=VAEOptions)
 class VAE(PyroModule):
     """z ~ N(0, I); x ~ p_theta(x | z) with Bernoulli or Gaussian likelihood."""
 
     def __init__(self, opts: VAEOptions, spec: DataSpec) -> None:
         super().__init__()
-        self.z_dim = opts.z_dim
+        self.z_dim, self.output_bias = opts.z_dim, opts.output_bias
         self.decoder, width = mlp(opts.z_dim, opts.hidden, opts.activation)
         self.head = make_head(
             opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
         )
+
+    def init_from_data(self, x_train: torch.Tensor) -> None:
+        """The data-dependent part of a fresh model's initialization (``output_bias``)."""
+        init_output_bias(self.head, self.output_bias, x_train)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:  # noqa: ARG002  (y: the pair signature)
         n = x.shape[0]

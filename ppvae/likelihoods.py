@@ -9,6 +9,13 @@ from torch.nn import functional as F
 
 from ppvae.errors import ConfigError
 
+MEAN_CLIP = 1e-3  # Burda et al.'s clip of the data mean before its logit
+
+
+def _set_bias(layer: nn.Linear, value: torch.Tensor) -> None:
+    with torch.no_grad():
+        layer.bias.copy_(value.to(layer.bias))
+
 
 class LogitBernoulli(dist.Bernoulli):
     """Bernoulli by logits; without autograd, log_prob is ``x * l - softplus(l)``.
@@ -41,6 +48,10 @@ class BernoulliHead(nn.Module):
     def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
         return LogitBernoulli(logits=self.logits(h), validate_args=False).to_event(1)
 
+    def init_bias(self, mean: torch.Tensor) -> None:
+        """Start at p(x) = ``mean`` for a zero input: the logit of the mean, clipped."""
+        _set_bias(self.logits, torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)))
+
 
 class GaussianHead(nn.Module):
     """Diagonal Gaussian with a learned per-dimension std, floored at ``min_scale``."""
@@ -59,6 +70,10 @@ class GaussianHead(nn.Module):
         scale = F.softplus(self.scale(h)) + self.min_scale
         return dist.Normal(loc, scale).to_event(1)
 
+    def init_bias(self, mean: torch.Tensor) -> None:
+        """Start at the mean ``mean`` for a zero input."""
+        _set_bias(self.loc, _mean_bias(mean, self.sigmoid_mean))
+
 
 class FixedGaussianHead(nn.Module):
     """Diagonal Gaussian with a fixed std."""
@@ -75,10 +90,21 @@ class FixedGaussianHead(nn.Module):
             loc = torch.sigmoid(loc)
         return dist.Normal(loc, self.fixed_scale).to_event(1)
 
+    def init_bias(self, mean: torch.Tensor) -> None:
+        """Start at the mean ``mean`` for a zero input."""
+        _set_bias(self.loc, _mean_bias(mean, self.sigmoid_mean))
+
+
+def _mean_bias(mean: torch.Tensor, sigmoid: bool) -> torch.Tensor:
+    return torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)) if sigmoid else mean
+
+
+Head = BernoulliHead | GaussianHead | FixedGaussianHead
+
 
 def make_head(
     kind: str, width: int, x_dim: int, mean: str, min_scale: float, fixed_scale: float
-) -> nn.Module:
+) -> Head:
     """The observation head for ``kind`` (bernoulli, gaussian, gaussian_fixed)."""
     sigmoid_mean = mean == "sigmoid"
     if kind == "bernoulli":

@@ -65,6 +65,16 @@ def build_pair(cfg: RunConfig, spec: DataSpec) -> Pair:
     return Pair(model, guide)
 
 
+def init_from_data(pair: Pair, x_train: torch.Tensor) -> Pair:
+    """Finish a fresh pair's initialization: each of model and guide that defines
+    ``init_from_data(x_train)`` sets its data-dependent starting values."""
+    for module in (pair.model, pair.guide):
+        hook = getattr(module, "init_from_data", None)
+        if callable(hook):
+            hook(x_train)
+    return pair
+
+
 def sample_sites(trace: poutine.Trace) -> dict[str, Any]:
     """The sample sites of a trace, plates left out."""
     return {

@@ -29,7 +29,7 @@ from ppvae.data.base import TensorData
 from ppvae.distributed import Context, resolve_device
 from ppvae.errors import ConfigError, PPVAEError, TrainingDiverged
 from ppvae.objectives import Objective, make_objective
-from ppvae.pair import Pair, build_pair, checked
+from ppvae.pair import Pair, build_pair, checked, init_from_data
 from ppvae.rundir import CHECKPOINT, PREVIOUS, RunDir, load_pair_state
 from ppvae.schedules import learning_rate
 
@@ -200,6 +200,7 @@ def setup(cfg: RunConfig, data: TensorData, ctx: Context
     pyro.clear_param_store()
     pyro.set_rng_seed(t.seed)  # every process builds the same initial weights
     pair = checked(build_pair(cfg, data.spec).to(ctx.device), data.x_train)
+    init_from_data(pair, data.x_train)
     objective = make_objective(cfg, pair, data, ctx)
     if ctx.rank > 0:
         pyro.set_rng_seed(_rank_seed(t.seed, ctx.rank))
