@@ -107,7 +107,10 @@ class SemiConfig:
     the classification term ``alpha * N / labels * -log q(y|x)`` (Kingma et al. 2014) is
     read from the guide's site ``label_site``. ``labelled_weight`` multiplies the labelled
     ELBO's share (1 = the whole-data bound; larger binds the decoder's ``y`` to the classes
-    more strongly).
+    more strongly). ``labelled_draw``: how often the labelled inputs are redrawn when the
+    data are random draws (dynamic binarization, features sampled from an encoder):
+    ``epoch``, one draw per epoch shared by its steps; ``step``, a fresh draw at every step
+    (as Kingma et al.'s code).
     """
 
     labels: int = 100
@@ -117,6 +120,7 @@ class SemiConfig:
     labelled_batch_size: int = 100
     labelled_weight: float = 1.0
     label_site: str = "y"
+    labelled_draw: Literal["epoch", "step"] = "epoch"
 
     def validate(self) -> None:
         if self.labels < 1 or self.labelled_batch_size < 1 or self.n_valid < 0:

@@ -8,6 +8,7 @@ observed, and the classification term ``-log q(y|x)`` read from the guide's labe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,7 +43,8 @@ class SemiSupervisedObjective:
     estimates the whole-data objective divided by the number of steps;
     ``w = alpha * N / N_labelled`` and ``v = labelled_weight``. With a ``split`` of the
     training rows, each epoch steps over the unlabelled rows; ``valid`` (inputs, labels)
-    gives the validation error that selects ``best.pt``.
+    gives the validation error that selects ``best.pt``. ``draw(rows, generator)``, when
+    given, makes a fresh draw of labelled inputs (``rows`` index ``x_l``) for every step.
     """
 
     selection = "valid_error"
@@ -51,8 +53,10 @@ class SemiSupervisedObjective:
                  y_l: torch.Tensor, n_unlabelled: int, batch_size: int, seed: int, *,
                  split: LabelSplit | None = None,
                  valid: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 ctx: Context | None = None) -> None:
-        self.elbo, self.cfg = elbo, cfg
+                 ctx: Context | None = None,
+                 draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+                 ) -> None:
+        self.elbo, self.cfg, self.draw = elbo, cfg, draw
         self.ctx = ctx or Context()
         self.x_l, self.y_l = x_l, y_l
         self.split, self.valid = split, valid
@@ -86,10 +90,19 @@ class SemiSupervisedObjective:
         self.x_l = x_epoch[self.split.labelled.to(x_epoch.device)]
         return x_epoch[self.split.unlabelled.to(x_epoch.device)]
 
+    def _labelled(self, shard: Callable[[torch.Tensor], torch.Tensor]
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next labelled batch, this process's ``shard`` of it (inputs, labels)."""
+        idx = self._next()
+        if self.draw is None:
+            idx = shard(idx).to(self.x_l.device)
+            return self.x_l[idx], self.y_l[idx]
+        xl = self.draw(idx, self.gen)  # the whole batch: the same draws for any process count
+        part = shard(torch.arange(idx.numel())).to(xl.device)
+        return xl[part], self.y_l[idx.to(self.y_l.device)[part]]
+
     def _loss(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
-              idx: torch.Tensor) -> torch.Tensor:
-        idx = idx.to(self.x_l.device)
-        xl, yl = self.x_l[idx], self.y_l[idx]
+              xl: torch.Tensor, yl: torch.Tensor) -> torch.Tensor:
         labelled = self.elbo(model, guide, xl, yl)
         nll = -label_log_prob(guide, xl, yl, self.cfg.label_site).sum()
         unlabelled = self.elbo(model, guide, x, None)
@@ -99,11 +112,11 @@ class SemiSupervisedObjective:
     def __call__(self, model: PyroModule, guide: PyroModule, x: torch.Tensor,
                  y: torch.Tensor | None) -> torch.Tensor:  # noqa: ARG002  (as ElboObjective)
         """The loss of an unlabelled batch ``x`` with the stream's next labelled batch."""
-        return self._loss(model, guide, x, self._next())
+        return self._loss(model, guide, x, *self._labelled(lambda rows: rows))
 
     def loss(self, pair: Pair, x: torch.Tensor) -> torch.Tensor:
         """As calling it, with this process's share of the labelled batch."""
-        return self._loss(pair.model, pair.guide, x, self.ctx.shard(self._next()))
+        return self._loss(pair.model, pair.guide, x, *self._labelled(self.ctx.shard))
 
     def end_epoch(self, total: float, n: int) -> dict[str, float]:
         (unlabelled,) = self.ctx.sum([self.unlabelled_total])
@@ -144,12 +157,18 @@ def semi_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context
     split = split_for(cfg.semi, y_train.cpu(), data.spec.num_classes)
     t = cfg.train
     x_valid = data.fixed_draw(data.x_train[split.valid.to(data.x_train.device)], t.seed)
+    labelled = split.labelled
+
+    def draw(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return data.draw_rows(labelled[rows], generator)
+
     return SemiSupervisedObjective(
         elbo_objective(cfg, pair, ctx), cfg.semi,
         data.x_train[split.labelled.to(data.x_train.device)],
         y_train[split.labelled.to(y_train.device)],
         split.unlabelled.numel(), t.batch_size, t.seed + 1,
         split=split, valid=(x_valid, y_train[split.valid.to(y_train.device)]), ctx=ctx,
+        draw=draw if cfg.semi.labelled_draw == "step" else None,
     )
 
 

@@ -56,6 +56,18 @@ class TensorData:
             return self.x_train + self.train_noise * eps
         return self.x_train
 
+    def draw_rows(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A fresh draw of the training inputs ``rows``, as ``train_epoch`` draws them, made
+        on the CPU by ``generator`` and returned on the data's device."""
+        device = self.x_train.device
+        rows = rows.to(device)
+        x = self.x_train[rows].cpu()
+        if self.dynamic_binarize:
+            x = torch.bernoulli(x, generator=generator)
+        elif self.train_noise is not None:
+            x = x + self.train_noise[rows].cpu() * torch.randn(x.shape, generator=generator)
+        return x.to(device)
+
     def fixed_draw(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """``x`` as evaluated: one Bernoulli draw by ``seed`` if dynamically binarized (made
         on the CPU, so every device sees the same draw), else ``x`` itself."""
