@@ -53,7 +53,19 @@ class BernoulliHead(nn.Module):
         _set_bias(self.logits, torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)))
 
 
-class GaussianHead(nn.Module):
+class _GaussianMean(nn.Module):
+    """A Gaussian head's mean layer ``loc``, through a sigmoid when ``sigmoid_mean``."""
+
+    loc: nn.Linear
+    sigmoid_mean: bool
+
+    def init_bias(self, mean: torch.Tensor) -> None:
+        """Start at the mean ``mean`` for a zero input."""
+        value = torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)) if self.sigmoid_mean else mean
+        _set_bias(self.loc, value)
+
+
+class GaussianHead(_GaussianMean):
     """Diagonal Gaussian with a learned per-dimension std, floored at ``min_scale``."""
 
     def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, min_scale: float) -> None:
@@ -70,12 +82,8 @@ class GaussianHead(nn.Module):
         scale = F.softplus(self.scale(h)) + self.min_scale
         return dist.Normal(loc, scale).to_event(1)
 
-    def init_bias(self, mean: torch.Tensor) -> None:
-        """Start at the mean ``mean`` for a zero input."""
-        _set_bias(self.loc, _mean_bias(mean, self.sigmoid_mean))
 
-
-class FixedGaussianHead(nn.Module):
+class FixedGaussianHead(_GaussianMean):
     """Diagonal Gaussian with a fixed std."""
 
     def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, scale: float) -> None:
@@ -89,14 +97,6 @@ class FixedGaussianHead(nn.Module):
         if self.sigmoid_mean:
             loc = torch.sigmoid(loc)
         return dist.Normal(loc, self.fixed_scale).to_event(1)
-
-    def init_bias(self, mean: torch.Tensor) -> None:
-        """Start at the mean ``mean`` for a zero input."""
-        _set_bias(self.loc, _mean_bias(mean, self.sigmoid_mean))
-
-
-def _mean_bias(mean: torch.Tensor, sigmoid: bool) -> torch.Tensor:
-    return torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)) if sigmoid else mean
 
 
 Head = BernoulliHead | GaussianHead | FixedGaussianHead
