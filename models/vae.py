@@ -25,9 +25,11 @@ class VAEOptions:
     one of softplus, tanh, relu, elu, sigmoid. ``likelihood``: ``bernoulli`` (by logits),
     ``gaussian`` (a learned per-dimension std, at least ``min_scale``) or ``gaussian_fixed``
     (std ``fixed_scale``); ``mean``: the Gaussian mean through a ``sigmoid`` or not
-    (``identity``). ``output_bias``: ``data`` starts the output layer's bias at the mean of
-    the training inputs (for Bernoulli, its logit with the mean clipped to [0.001, 0.999],
-    as Burda et al.'s code), ``default`` leaves PyTorch's initialization.
+    (``identity``). ``output_bias``: ``data`` starts a fresh run's output-layer bias at the
+    mean of all training inputs (a semi-supervised run's validation rows included): its
+    logit, the mean clipped to [0.001, 0.999], where the mean goes through a sigmoid
+    (Bernoulli, or ``mean = "sigmoid"``), as Burda et al.'s code; ``default`` leaves
+    PyTorch's initialization.
     """
 
     z_dim: int = 50

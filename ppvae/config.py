@@ -110,7 +110,8 @@ class SemiConfig:
     more strongly). ``labelled_draw``: how often the labelled inputs are redrawn when the
     data are random draws (dynamic binarization, features sampled from an encoder):
     ``epoch``, one draw per epoch shared by its steps; ``step``, a fresh draw at every step
-    (as Kingma et al.'s code).
+    (as Kingma et al.'s code). Unlabelled rows get one draw per epoch either way; with
+    fixed data (grey levels, ``data.sample = false``) the two are the same.
     """
 
     labels: int = 100

@@ -12,6 +12,10 @@ from ppvae.errors import ConfigError
 MEAN_CLIP = 1e-3  # Burda et al.'s clip of the data mean before its logit
 
 
+def _clipped_logit(mean: torch.Tensor) -> torch.Tensor:
+    return torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP))
+
+
 def _set_bias(layer: nn.Linear, value: torch.Tensor) -> None:
     with torch.no_grad():
         layer.bias.copy_(value.to(layer.bias))
@@ -50,7 +54,7 @@ class BernoulliHead(nn.Module):
 
     def init_bias(self, mean: torch.Tensor) -> None:
         """Start at p(x) = ``mean`` for a zero input: the logit of the mean, clipped."""
-        _set_bias(self.logits, torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)))
+        _set_bias(self.logits, _clipped_logit(mean))
 
 
 class _GaussianMean(nn.Module):
@@ -61,8 +65,7 @@ class _GaussianMean(nn.Module):
 
     def init_bias(self, mean: torch.Tensor) -> None:
         """Start at the mean ``mean`` for a zero input."""
-        value = torch.logit(mean.clamp(MEAN_CLIP, 1 - MEAN_CLIP)) if self.sigmoid_mean else mean
-        _set_bias(self.loc, value)
+        _set_bias(self.loc, _clipped_logit(mean) if self.sigmoid_mean else mean)
 
 
 class GaussianHead(_GaussianMean):

@@ -67,3 +67,17 @@ def test_log_likelihood_and_figures_run_on_cuda(tmp_path, data_dir, monkeypatch)
         png = tmp_path / f"{cmd}.png"
         assert main([cmd, str(tmp_path / "r"), "--device", "cuda", "--out", str(png)]) == 0
         assert png.stat().st_size > 1000
+
+
+
+@pytest.mark.parametrize("binarized", [False, True])
+def test_per_step_labelled_draws_are_the_same_on_cuda(binarized):
+    from tests.test_m2 import _objective
+
+    cpu = _objective("step", binarized=binarized)[0]
+    gpu = _objective("step", binarized=binarized, device="cuda")[0]
+    for _ in range(3):
+        (xc, yc), (xg, yg) = cpu._labelled(lambda r: r), gpu._labelled(lambda r: r)
+        assert xg.device.type == "cuda" and yg.device.type == "cuda"
+        torch.testing.assert_close(xg.cpu(), xc)
+        assert torch.equal(yg.cpu(), yc)

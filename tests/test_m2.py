@@ -206,7 +206,7 @@ def test_ssl_resume_matches_an_uninterrupted_run(tmp_path, data_dir, labelled_dr
     from ppvae import load
     from ppvae.cli import main
 
-    draw = ["--set", f"semi.labelled_draw={labelled_draw}"]
+    draw = ["--set", f"semi.labelled_draw={labelled_draw}", "--set", "data.pixels=binarized"]
     assert ssl(tmp_path / "full", data_dir, "--epochs", "3", *draw) == 0
     assert ssl(tmp_path / "cut", data_dir, "--epochs", "2", *draw) == 0
     assert main(["ssl", "--resume", "--out", str(tmp_path / "cut"), "--epochs", "3",
@@ -366,32 +366,39 @@ def test_eval_every_scores_some_epochs_and_selects_among_them(tmp_path, data_dir
     assert best == want["epoch"]
 
 
-def _objective(labelled_draw: str, ctx=None):
+def _objective(labelled_draw: str, ctx=None, binarized: bool = False, device: str = "cpu"):
     from ppvae.config import SemiConfig
     from ppvae.data.base import TensorData
     from ppvae.objectives import ElboObjective
     from ppvae.semi import SemiSupervisedObjective
 
     g = torch.Generator().manual_seed(4)
-    data = TensorData("f", SPEC, torch.randn(30, 12, generator=g), torch.zeros(2, 12),
-                      train_noise=torch.rand(30, 12, generator=g) + 0.5)
+    if binarized:  # grey levels, drawn as Bernoulli
+        data = TensorData("b", SPEC, torch.rand(30, 12, generator=g), torch.zeros(2, 12),
+                          dynamic_binarize=True)
+    else:  # features: means plus noise of a known std
+        data = TensorData("f", SPEC, torch.randn(30, 12, generator=g), torch.zeros(2, 12),
+                          train_noise=torch.rand(30, 12, generator=g) + 0.5)
     rows = torch.arange(0, 30, 5)  # six labelled rows of the training data
+    x_l = data.train_epoch(g)[rows].to(device)
+    data = data.to(device)
     draw = None
     if labelled_draw == "step":
         def draw(idx, gen):
             return data.draw_rows(rows[idx], gen)
     objective = SemiSupervisedObjective(
         ElboObjective(make_elbo("enum")), SemiConfig(labels=6, labelled_batch_size=6),
-        data.train_epoch(g)[rows], torch.arange(6) % 4, n_unlabelled=24, batch_size=8,
+        x_l, (torch.arange(6) % 4).to(device), n_unlabelled=24, batch_size=8,
         seed=0, ctx=ctx, draw=draw)
     return objective, data, rows
 
 
-def test_labelled_inputs_are_redrawn_every_step_only_when_asked():
-    objective, data, rows = _objective("epoch")
+@pytest.mark.parametrize("binarized", [False, True])
+def test_labelled_inputs_are_redrawn_every_step_only_when_asked(binarized):
+    objective, data, rows = _objective("epoch", binarized=binarized)
     first, second = objective._labelled(lambda r: r)[0], objective._labelled(lambda r: r)[0]
     assert torch.equal(first.sort(0).values, second.sort(0).values)  # the epoch's one draw
-    objective, data, rows = _objective("step")
+    objective, data, rows = _objective("step", binarized=binarized)
     batches = [objective._labelled(lambda r: r) for _ in range(2000)]
     assert not torch.equal(batches[0][0].sort(0).values, batches[1][0].sort(0).values)
     # every draw of a row: x_train + train_noise * N(0, 1); labels stay with their rows
@@ -399,17 +406,21 @@ def test_labelled_inputs_are_redrawn_every_step_only_when_asked():
     for k in (2, 3):  # the rows whose labels no other row has
         x = xs[ys == k]
         torch.testing.assert_close(x.mean(0), data.x_train[rows[k]], atol=0.1, rtol=0)
-        torch.testing.assert_close(x.std(0), data.train_noise[rows[k]], atol=0.05, rtol=0)
+        if binarized:
+            assert set(x.unique().tolist()) == {0.0, 1.0}
+        else:
+            torch.testing.assert_close(x.std(0), data.train_noise[rows[k]], atol=0.05, rtol=0)
 
 
-@pytest.mark.parametrize("labelled_draw", ["epoch", "step"])
-def test_processes_split_the_one_process_labelled_batch(labelled_draw):
+@pytest.mark.parametrize(("labelled_draw", "binarized"),
+                         [("epoch", False), ("step", False), ("step", True)])
+def test_processes_split_the_one_process_labelled_batch(labelled_draw, binarized):
     from ppvae.distributed import Context
 
-    one = _objective(labelled_draw)[0]._labelled(lambda r: r)
+    one = _objective(labelled_draw, binarized=binarized)[0]._labelled(lambda r: r)
     parts = []
     for rank in range(2):
         ctx = Context(rank=rank, world=2)
-        parts.append(_objective(labelled_draw, ctx)[0]._labelled(ctx.shard))
+        parts.append(_objective(labelled_draw, ctx, binarized)[0]._labelled(ctx.shard))
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), one[0])
     assert torch.equal(torch.cat([p[1] for p in parts]), one[1])

@@ -49,13 +49,18 @@ def test_m2_trains_on_the_features(tmp_path, data_dir, capsys):
     archive(tmp_path / "v.tgz", encoder())
     small = ["data.min_std=0", "model.z_dim=2", "guide.z_dim=2", "model.hidden=[8]",
              "guide.hidden=[8]", "guide.classifier_hidden=[8]", "train.epochs=1",
-             "train.eval_every=1", "semi.n_valid=500"]
-    rc = main(["--weights", str(tmp_path / "v.tgz"), "--config",
-               str(REPO / "configs" / "m1m2_grey.toml"), "--out", str(tmp_path / "r"),
-               "--data-dir", str(data_dir), *[a for s in small for a in ("--set", s)]])
+             "train.eval_every=1", "semi.n_valid=500", "semi.labels=20"]
+    args = ["--weights", str(tmp_path / "v.tgz"), "--config",
+            str(REPO / "configs" / "m1m2_grey.toml"), "--data-dir", str(data_dir),
+            "--subset", "2000", *[a for s in small for a in ("--set", s)]]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert rc == 0, out
     assert "3 of 3 units kept" in out and "best validation error" in out
+    # the run records which archive made its features: another one cannot resume it
+    archive(tmp_path / "v.tgz", encoder(h=9))
+    assert main([*args, "--out", str(tmp_path / "r"), "--resume",
+                 "--set", "train.epochs=2"]) == 2
+    assert "changed since it was trained" in capsys.readouterr().err
 
 
 def test_bad_archives_are_refused(tmp_path, capsys):
@@ -63,7 +68,15 @@ def test_bad_archives_are_refused(tmp_path, capsys):
     arrays = encoder()
     del arrays["logvar_w"]
     archive(tmp_path / "short.tgz", arrays)
-    for name, message in (("junk.tgz", "not an encoder archive"), ("short.tgz", "lacks")):
+    arrays = encoder()
+    del arrays["b1"]
+    archive(tmp_path / "nobias.tgz", arrays)
+    arrays = encoder()
+    arrays["w1"] = arrays["w1"][:, :5]
+    archive(tmp_path / "chain.tgz", arrays)
+    for name, message in (("junk.tgz", "not an encoder archive"), ("short.tgz", "lacks"),
+                          ("nobias.tgz", "lacks ['b1']"), ("chain.tgz", "w1 has shape (8, 5)"),
+                          ("none.tgz", "no such file")):
         rc = main(["--weights", str(tmp_path / name), "--config",
                    str(REPO / "configs" / "m1m2_grey.toml"), "--out", str(tmp_path / "r")])
         assert rc == 2 and message in capsys.readouterr().err
