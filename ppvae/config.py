@@ -54,6 +54,11 @@ class TrainConfig:
     and after the last; the epochs between record training numbers only, and model
     selection (``best.pt``) sees the evaluated epochs only. Evaluation draws random numbers,
     so runs with different values train differently.
+    ``kl_warmup``: KL warm-up (Sønderby et al. 2016) over that many epochs (0: none): in
+    epoch ``e`` the latent sites' terms, log p(z) - log q(z|x) (minus the KL with
+    ``meanfield``), weigh ``min(1, e / kl_warmup)``. For ``trace`` and ``meanfield``
+    without ``[semi]``. The test bound is always the full ELBO; a warm-up epoch records
+    ``train_objective`` and ``kl_weight`` instead of ``train_elbo``.
     """
 
     elbo: str = "trace"
@@ -73,6 +78,7 @@ class TrainConfig:
     image_every: int = 10
     threads: int = 0
     eval_every: int = 1
+    kl_warmup: int = 0
 
     def validate(self) -> None:
         """Range checks."""
@@ -90,11 +96,22 @@ class TrainConfig:
             raise ConfigError(f"train.adam_eps must be a finite number > 0; got {self.adam_eps}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
+        self._check_warmup()
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)
+
+    def _check_warmup(self) -> None:
+        if self.kl_warmup < 0:
+            raise ConfigError(f"train.kl_warmup must be >= 0 (0: none); got {self.kl_warmup}")
+        if self.kl_warmup and self.elbo not in WARMUP_ELBOS:
+            raise ConfigError(f"train.kl_warmup works with elbo {' or '.join(WARMUP_ELBOS)}; "
+                              f"got {self.elbo!r}")
+
+
+WARMUP_ELBOS = ("trace", "meanfield")  # the ELBOs whose latent terms KL warm-up weighs
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ for checkpoints. The config picks one by name (:data:`OBJECTIVES`), as it picks 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pyro.infer
 import torch
-from pyro.nn import PyroModule
+from pyro.poutine.messenger import Messenger
 
 from ppvae.config import RunConfig
 from ppvae.data.base import TensorData
@@ -55,17 +56,39 @@ def _args(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
     return (x,) if y is None else (x, y)
 
 
+class LatentScale(Messenger):
+    """Multiplies the log-density of every unobserved sample site by ``weight``."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def _process_message(self, msg: Any) -> None:
+        if msg["type"] == "sample" and not msg["is_observed"]:
+            msg["scale"] = self.weight * msg["scale"]
+
+
 class ElboObjective:
-    """The negative ELBO of a Pyro ELBO estimator on unlabelled data."""
+    """The negative ELBO of a Pyro ELBO estimator on unlabelled data; with ``warmup`` > 0
+    epochs, its latent terms weigh ``min(1, epoch / warmup)`` in training (KL warm-up)."""
 
     selection: str | None = None
 
-    def __init__(self, elbo: pyro.infer.ELBO, ctx: Context | None = None) -> None:
+    def __init__(self, elbo: pyro.infer.ELBO, ctx: Context | None = None,
+                 warmup: int = 0) -> None:
         self.elbo = elbo
         self.ctx = ctx or Context()
+        self.warmup = warmup
+        self.done = 0  # epochs ended (counted only with a warm-up)
+
+    @property
+    def kl_weight(self) -> float:
+        """The weight of the latent terms in the current epoch."""
+        return min(1.0, (self.done + 1) / self.warmup) if self.warmup else 1.0
 
     def __call__(
-        self, model: PyroModule, guide: PyroModule, x: torch.Tensor, y: torch.Tensor | None
+        self, model: Callable[..., Any], guide: Callable[..., Any], x: torch.Tensor,
+        y: torch.Tensor | None
     ) -> torch.Tensor:
         """Pyro's differentiable loss of ``model``/``guide`` on a batch."""
         # every Pyro ELBO has differentiable_loss(); the ELBO base class leaves it undeclared
@@ -75,10 +98,17 @@ class ElboObjective:
         return x_epoch
 
     def loss(self, pair: Pair, x: torch.Tensor) -> torch.Tensor:
-        return self(pair.model, pair.guide, x, None)
+        weight = self.kl_weight
+        if weight == 1.0:
+            return self(pair.model, pair.guide, x, None)
+        return self(LatentScale(weight)(pair.model), LatentScale(weight)(pair.guide), x, None)
 
     def end_epoch(self, total: float, n: int) -> dict[str, float]:
-        return {"train_elbo": -total / n}
+        weight = self.kl_weight
+        self.done += 1
+        if weight == 1.0:
+            return {"train_elbo": -total / n}
+        return {"train_objective": -total / n, "kl_weight": weight}
 
     def scores(self, pair: Pair, data: TensorData, batch_size: int) -> dict[str, float]:
         x = self.ctx.shard(data.x_test)
@@ -86,10 +116,10 @@ class ElboObjective:
         return {"test_elbo": -total / data.n_test}
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {"epochs_done": self.done} if self.warmup else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        self.done = int(state.get("epochs_done", 0))
 
 
 def elbo_objective(cfg: RunConfig, pair: Pair, ctx: Context | None = None) -> ElboObjective:
@@ -97,7 +127,8 @@ def elbo_objective(cfg: RunConfig, pair: Pair, ctx: Context | None = None) -> El
     t = cfg.train
     check_elbo(t.elbo, pair.enumerated, pair.not_reparameterized)
     return ElboObjective(
-        make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting), ctx
+        make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting), ctx,
+        t.kl_warmup,
     )
 
 

@@ -44,9 +44,10 @@ class TqdmHooks(SilentHooks):
             f"  {k} {v:.4g}" for k, v in record.items()
             if k not in ("epoch", "train_elbo", "test_elbo", "seconds") and isinstance(v, float)
         )
+        train = f"  train ELBO {record['train_elbo']:.3f}" if "train_elbo" in record else ""
         test = f"  test ELBO {record['test_elbo']:.3f}" if "test_elbo" in record else ""
         print(
-            f"epoch {record['epoch']}/{self.epochs}  train ELBO {record['train_elbo']:.3f}"
+            f"epoch {record['epoch']}/{self.epochs}{train}"
             f"{test}  ({record['seconds']:.1f} s){extra}",
             flush=True,
         )

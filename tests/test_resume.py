@@ -40,15 +40,19 @@ def strip(metrics):
     return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
 
 
-def test_resume_matches_uninterrupted_run(tmp_path):
-    full = fit(CFG, out=tmp_path / "full")
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_resume_matches_uninterrupted_run(tmp_path, warmup):
+    cfg = {**CFG, "train": {**CFG["train"], "kl_warmup": warmup}}
+    full = fit(cfg, out=tmp_path / "full")
     out = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
-        fit(CFG, out=out, hooks=Interrupt(epoch=3))
+        fit(cfg, out=out, hooks=Interrupt(epoch=3))
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
     assert not list(out.glob(".*.tmp")), "a temporary checkpoint was left behind"
-    resumed = fit(CFG, out=out, resume=True)
+    resumed = fit(cfg, out=out, resume=True)
     assert strip(resumed.metrics) == strip(full.metrics)
+    if warmup:  # the resumed run goes on with the third warm-up epoch, then the full bound
+        assert [m.get("kl_weight") for m in resumed.metrics] == [1 / 3, 2 / 3, None, None]
     got, want = resumed.model.state_dict(), full.model.state_dict()
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)
