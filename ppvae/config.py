@@ -54,10 +54,11 @@ class TrainConfig:
     and after the last; the epochs between record training numbers only, and model
     selection (``best.pt``) sees the evaluated epochs only. Evaluation draws random numbers,
     so runs with different values train differently.
-    ``kl_warmup``: KL warm-up (Sønderby et al. 2016) over that many epochs (0: none): in
-    epoch ``e`` the latent sites' terms, log p(z) - log q(z|x) (minus the KL with
-    ``meanfield``), weigh ``min(1, e / kl_warmup)``. For ``trace`` and ``meanfield``
-    without ``[semi]``. The test bound is always the full ELBO; a warm-up epoch records
+    ``kl_warmup``: KL warm-up (Sønderby et al. 2016; 0: none): in epoch ``e`` the latent
+    sites' terms, log p(z) - log q(z|x) (minus the KL with ``meanfield``), weigh
+    ``min(1, e / kl_warmup)``, so the first ``kl_warmup - 1`` epochs weigh them less. For
+    ``trace`` and ``meanfield``, reparameterized guides, without ``[semi]``; fixed for the
+    life of a run. The test bound is always the full ELBO; a warm-up epoch records
     ``train_objective`` and ``kl_weight`` instead of ``train_elbo``.
     """
 
@@ -96,12 +97,12 @@ class TrainConfig:
             raise ConfigError(f"train.adam_eps must be a finite number > 0; got {self.adam_eps}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
-        self._check_warmup()
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)
+        self._check_warmup()
 
     def _check_warmup(self) -> None:
         if self.kl_warmup < 0:
@@ -223,7 +224,7 @@ def from_dict(raw: dict[str, Any], name: str | None = None, *,
     run_name = raw.get("name", name or "run")
     if not isinstance(run_name, str):
         raise ConfigError(f"name must be a string; got {run_name!r}")
-    return RunConfig(
+    cfg = RunConfig(
         name=run_name,
         data=_component(DATASETS, raw["data"], "data"),
         model=_component(MODELS, raw["model"], "model"),
@@ -232,6 +233,9 @@ def from_dict(raw: dict[str, Any], name: str | None = None, *,
         plugins=tuple(plugins),
         semi=_semi(raw.get("semi")),
     )
+    if cfg.semi is not None and cfg.train.kl_warmup:
+        raise ConfigError("train.kl_warmup is not available with [semi]")
+    return cfg
 
 
 def _semi(raw: Any) -> SemiConfig | None:

@@ -18,6 +18,7 @@ from ppvae.config import RunConfig
 from ppvae.data.base import TensorData
 from ppvae.distributed import Context
 from ppvae.elbos import check_elbo, make_elbo
+from ppvae.errors import ConfigError
 from ppvae.evaluation import elbo_total
 from ppvae.pair import Pair
 from ppvae.registry import Registry
@@ -126,6 +127,9 @@ def elbo_objective(cfg: RunConfig, pair: Pair, ctx: Context | None = None) -> El
     """The ELBO objective a config asks for."""
     t = cfg.train
     check_elbo(t.elbo, pair.enumerated, pair.not_reparameterized)
+    if t.kl_warmup and pair.not_reparameterized:  # a weighted score-function term is biased
+        raise ConfigError(f"train.kl_warmup needs reparameterized guide sites; "
+                          f"{list(pair.not_reparameterized)} are not")
     return ElboObjective(
         make_elbo(t.elbo, t.num_particles, t.vectorize_particles, pair.max_plate_nesting), ctx,
         t.kl_warmup,

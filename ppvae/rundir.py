@@ -407,6 +407,9 @@ class RunDir:
         if t.epochs < done:
             raise RunError(f"{self.path} has trained {done} epochs; train.epochs = {t.epochs} "
                            f"would end before that (give --epochs {done} or more)")
+        if s.kl_warmup != t.kl_warmup:
+            raise RunError(f"{self.path} was trained with train.kl_warmup = {s.kl_warmup}; "
+                           f"resuming with {t.kl_warmup} would change its epochs' weights")
         if s.lr_schedule == "burda_scaled" and s.epochs != t.epochs:
             raise RunError(
                 f"{self.path} uses lr_schedule 'burda_scaled', which spreads its stages over "

@@ -151,8 +151,6 @@ def semi_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context
     """ELBO on unlabelled and labelled rows plus the classification term (``[semi]``)."""
     if cfg.semi is None:
         raise ConfigError("the semi-supervised objective needs a [semi] table")
-    if cfg.train.kl_warmup:
-        raise ConfigError("train.kl_warmup is not available with [semi]")
     y_train = data.y_train
     if y_train is None:
         raise ConfigError("semi-supervised training needs a dataset with labels")

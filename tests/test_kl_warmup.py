@@ -72,15 +72,35 @@ def test_the_weight_rises_by_epoch_and_is_saved():
     assert ElboObjective(make_elbo("meanfield")).state_dict() == {}  # no warm-up, no state
 
 
-@pytest.mark.parametrize(("train", "extra", "message"), [
-    ({"kl_warmup": -1}, {}, "must be >= 0"),
-    ({"kl_warmup": 5, "elbo": "iwae"}, {}, "works with elbo trace or meanfield"),
+@pytest.mark.parametrize(("train", "semi", "message"), [
+    ({"kl_warmup": -1}, None, "must be >= 0"),
+    ({"kl_warmup": 5, "elbo": "iwae"}, None, "works with elbo trace or meanfield"),
+    ({"kl_warmup": 5, "elbo": "nope"}, None, "unknown elbo"),
+    ({"kl_warmup": 5}, {"labels": 10}, "not available with \\[semi\\]"),
 ])
-def test_bad_warmups_are_refused(train, extra, message):
+def test_bad_warmups_are_refused(train, semi, message):
     raw = {"data": {"name": "toy2d"}, "model": {"name": "vae"}, "guide": {"name": "normal"},
-           "train": train, **extra}
+           "train": train, **({"semi": semi} if semi else {})}
     with pytest.raises(ConfigError, match=message):
         from_dict(raw)
+
+
+def test_the_test_bound_stays_the_full_elbo():
+    from ppvae.data.base import TensorData
+    from ppvae.evaluation import elbo_total
+
+    pair, x = pair_and_batch()
+    objective = ElboObjective(make_elbo("meanfield"), warmup=4)
+    assert objective.kl_weight == 0.25
+    data = TensorData("t", DataSpec(x_dim=6), x, x)
+    pyro.set_rng_seed(1)
+    got = objective.scores(pair, data, 4)["test_elbo"]
+    pyro.set_rng_seed(1)
+    want = -elbo_total(make_elbo("meanfield"), pair, x, 4) / x.shape[0]
+    assert got == pytest.approx(want, rel=1e-6)
+    pyro.set_rng_seed(1)
+    weighted = -float(objective.loss(pair, x).detach()) / x.shape[0]
+    assert weighted > got + 0.1  # the warm-up loss differs: the check can tell them apart
 
 
 def test_semi_supervised_runs_refuse_it(tmp_path, data_dir, capsys):
@@ -104,3 +124,17 @@ def test_the_cli_prints_the_warm_up_epochs(tmp_path, capsys):
     assert rc == 0 and len(lines) == 2
     assert "train_objective" in lines[0] and "kl_weight 0.5" in lines[0]
     assert "train ELBO" not in lines[0] and "train ELBO" in lines[1]
+
+
+def test_guides_with_score_function_sites_refuse_it():
+    from dataclasses import replace
+
+    from ppvae.objectives import elbo_objective
+
+    pair, _ = pair_and_batch()
+    raw = {"data": {"name": "toy2d"}, "model": {"name": "vae"}, "guide": {"name": "normal"},
+           "train": {"kl_warmup": 3}}
+    cfg = from_dict(raw)
+    assert elbo_objective(cfg, pair).warmup == 3
+    with pytest.raises(ConfigError, match="needs reparameterized guide sites"):
+        elbo_objective(cfg, replace(pair, not_reparameterized=("z",)))

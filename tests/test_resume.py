@@ -40,7 +40,7 @@ def strip(metrics):
     return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
 
 
-@pytest.mark.parametrize("warmup", [0, 3])
+@pytest.mark.parametrize("warmup", [0, 4])
 def test_resume_matches_uninterrupted_run(tmp_path, warmup):
     cfg = {**CFG, "train": {**CFG["train"], "kl_warmup": warmup}}
     full = fit(cfg, out=tmp_path / "full")
@@ -52,7 +52,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, warmup):
     resumed = fit(cfg, out=out, resume=True)
     assert strip(resumed.metrics) == strip(full.metrics)
     if warmup:  # the resumed run goes on with the third warm-up epoch, then the full bound
-        assert [m.get("kl_weight") for m in resumed.metrics] == [1 / 3, 2 / 3, None, None]
+        assert [m.get("kl_weight") for m in resumed.metrics] == [0.25, 0.5, 0.75, None]
     got, want = resumed.model.state_dict(), full.model.state_dict()
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)
@@ -76,3 +76,11 @@ def test_resume_refuses_another_model(tmp_path, capsys):
     rc = main(["train", "--resume", "--out", str(out), "--set", "model.hidden=[8]"])
     assert rc == 2
     assert "trained with another data/model/guide config" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_kl_warmup(tmp_path, capsys):
+    out = tmp_path / "run"
+    fit({**CFG, "train": {**CFG["train"], "epochs": 1}}, out=out)
+    rc = main(["train", "--resume", "--out", str(out), "--set", "train.kl_warmup=4"])
+    assert rc == 2
+    assert "trained with train.kl_warmup = 0" in capsys.readouterr().err
