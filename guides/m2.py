@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pyro
 import pyro.distributions as dist
@@ -12,7 +13,7 @@ from torch import nn
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.nets import LabelledMLP, mlp, plain
+from ppvae.nets import LabelledMLP, init_weights, mlp, plain
 from ppvae.registry import GUIDES
 
 
@@ -20,12 +21,14 @@ from ppvae.registry import GUIDES
 class M2GuideOptions:
     """``z_dim`` (the model's); ``hidden``: the widths of q(z|x, y)'s MLP, which reads ``y``
     one-hot next to ``x``; ``classifier_hidden``: those of q(y|x)'s MLP; one
-    ``activation`` for both."""
+    ``activation`` for both; ``init``: ``glorot`` (Glorot-uniform weights, zero biases) or
+    PyTorch's ``default``."""
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (500,)
     classifier_hidden: tuple[int, ...] = (500,)
     activation: str = "softplus"
+    init: Literal["default", "glorot"] = "default"
 
     def validate(self) -> None:
         if self.z_dim < 1 or any(h < 1 for h in (*self.hidden, *self.classifier_hidden)):
@@ -48,6 +51,7 @@ class M2Guide(PyroModule):
         self.encoder = LabelledMLP(spec.x_dim, spec.num_classes, opts.hidden, opts.activation)
         self.loc = nn.Linear(self.encoder.width, opts.z_dim)
         self.log_scale = nn.Linear(self.encoder.width, opts.z_dim)
+        init_weights(self, opts.init)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y | x)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pyro
 import pyro.distributions as dist
@@ -12,18 +13,20 @@ from torch import nn
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.nets import mlp, plain
+from ppvae.nets import init_weights, mlp, plain
 from ppvae.registry import GUIDES
 
 
 @dataclass(frozen=True)
 class NormalGuideOptions:
     """``z_dim`` latent dimensions (the model's); ``hidden`` layer widths of the encoder MLP
-    and its ``activation``."""
+    and its ``activation``; ``init``: ``glorot`` (Glorot-uniform weights, zero biases, as
+    Burda et al.'s code) or PyTorch's ``default``."""
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (400,)
     activation: str = "softplus"
+    init: Literal["default", "glorot"] = "default"
 
     def validate(self) -> None:
         if self.z_dim < 1:
@@ -41,6 +44,7 @@ class NormalGuide(PyroModule):
         self.encoder, width = mlp(spec.x_dim, opts.hidden, opts.activation)
         self.loc = nn.Linear(width, opts.z_dim)
         self.log_scale = nn.Linear(width, opts.z_dim)
+        init_weights(self, opts.init)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of q(z|x)."""

@@ -13,7 +13,7 @@ from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
 from ppvae.models.vae import VAEOptions, init_output_bias
-from ppvae.nets import LabelledMLP, plain
+from ppvae.nets import LabelledMLP, init_weights, plain
 from ppvae.registry import MODELS
 
 
@@ -44,6 +44,7 @@ class M2(PyroModule):
         self.decoder = LabelledMLP(opts.z_dim, spec.num_classes, opts.hidden, opts.activation)
         self.head = make_head(opts.likelihood, self.decoder.width, spec.x_dim, opts.mean,
                               opts.min_scale, opts.fixed_scale)
+        init_weights(self, opts.init)
 
     def init_from_data(self, x_train: torch.Tensor) -> None:
         """The data-dependent part of a fresh model's initialization (``output_bias``)."""

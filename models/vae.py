@@ -13,7 +13,7 @@ from pyro.nn import PyroModule
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import Head, make_head
-from ppvae.nets import mlp, plain
+from ppvae.nets import init_weights, mlp, plain
 from ppvae.registry import MODELS
 
 
@@ -29,7 +29,8 @@ class VAEOptions:
     mean of all training inputs (a semi-supervised run's validation rows included): its
     logit, the mean clipped to [0.001, 0.999], where the mean goes through a sigmoid
     (Bernoulli, or ``mean = "sigmoid"``), as Burda et al.'s code; ``default`` leaves
-    PyTorch's initialization.
+    PyTorch's initialization. ``init``: ``glorot`` draws every linear layer's weights
+    Glorot-uniform with zero biases (as Burda et al.'s code); ``default`` keeps PyTorch's.
     """
 
     z_dim: int = 50
@@ -40,6 +41,7 @@ class VAEOptions:
     min_scale: float = 0.0
     fixed_scale: float = 0.1
     output_bias: Literal["default", "data"] = "default"
+    init: Literal["default", "glorot"] = "default"
 
     def validate(self) -> None:
         if self.z_dim < 1:
@@ -67,6 +69,7 @@ class VAE(PyroModule):
         self.head = make_head(
             opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
         )
+        init_weights(self, opts.init)
 
     def init_from_data(self, x_train: torch.Tensor) -> None:
         """The data-dependent part of a fresh model's initialization (``output_bias``)."""

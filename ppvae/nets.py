@@ -78,6 +78,31 @@ class LabelledMLP(nn.Module):
         return self.rest(self.first(t, y))
 
 
+INITS = ("default", "glorot")
+
+
+def init_weights(module: nn.Module, how: str) -> None:
+    """``glorot``: Glorot-uniform weights and zero biases for every linear layer of ``module``
+    (as Burda et al.'s code), a :class:`LabelledLinear` taken as the layer on its
+    concatenated input; ``default``: PyTorch's initialization, left as it is."""
+    if how == "default":
+        return
+    if how != "glorot":
+        raise ConfigError(f"unknown init {how!r}; valid: {', '.join(INITS)}")
+    inner = {id(m.linear) for m in module.modules() if isinstance(m, LabelledLinear)}
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, LabelledLinear):
+                fan_in = m.linear.in_features + m.label_weight.shape[0]
+                bound = math.sqrt(6.0 / (fan_in + m.linear.out_features))
+                m.linear.weight.uniform_(-bound, bound)
+                m.label_weight.uniform_(-bound, bound)
+                m.linear.bias.zero_()
+            elif isinstance(m, nn.Linear) and id(m) not in inner:
+                nn.init.xavier_uniform_(m.weight)
+                m.bias.zero_()
+
+
 def plain(owner: nn.Module, name: str) -> nn.Module:
     """The submodule ``owner.<name>``, read straight from the module table.
 
