@@ -70,17 +70,13 @@ def test_cli_resume_extends_a_run(tmp_path):
     assert [m["epoch"] for m in load(out).metrics] == [1, 2]
 
 
-def test_resume_refuses_another_model(tmp_path, capsys):
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.hidden=[8]", "trained with another data/model/guide config"),
+    ("train.kl_warmup=4", "trained with train.kl_warmup = 0"),
+])
+def test_resume_refuses_another_model_or_warmup(tmp_path, capsys, override, message):
     out = tmp_path / "run"
     fit({**CFG, "train": {**CFG["train"], "epochs": 1}}, out=out)
-    rc = main(["train", "--resume", "--out", str(out), "--set", "model.hidden=[8]"])
+    rc = main(["train", "--resume", "--out", str(out), "--set", override])
     assert rc == 2
-    assert "trained with another data/model/guide config" in capsys.readouterr().err
-
-
-def test_resume_refuses_another_kl_warmup(tmp_path, capsys):
-    out = tmp_path / "run"
-    fit({**CFG, "train": {**CFG["train"], "epochs": 1}}, out=out)
-    rc = main(["train", "--resume", "--out", str(out), "--set", "train.kl_warmup=4"])
-    assert rc == 2
-    assert "trained with train.kl_warmup = 0" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
