@@ -12,7 +12,7 @@ from pyro.nn import PyroModule
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
 from ppvae.likelihoods import make_head
-from ppvae.models.vae import VAEOptions, init_output_bias
+from ppvae.models.vae import OutputBiasFromData, VAEOptions
 from ppvae.nets import LabelledMLP, init_weights, plain
 from ppvae.registry import MODELS
 
@@ -32,7 +32,7 @@ class M2Options(VAEOptions):
 
 
 @MODELS.register("m2", config=M2Options)
-class M2(PyroModule):
+class M2(PyroModule, OutputBiasFromData):
     """y ~ Uniform categorical; z ~ N(0, I); x ~ p_theta(x | y, z). ``y`` observed when given."""
 
     def __init__(self, opts: M2Options, spec: DataSpec) -> None:
@@ -45,10 +45,6 @@ class M2(PyroModule):
         self.head = make_head(opts.likelihood, self.decoder.width, spec.x_dim, opts.mean,
                               opts.min_scale, opts.fixed_scale)
         init_weights(self, opts.init)
-
-    def init_from_data(self, x_train: torch.Tensor) -> None:
-        """The data-dependent part of a fresh model's initialization (``output_bias``)."""
-        init_output_bias(self.head, self.output_bias, x_train)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         loc = x.new_zeros(self.z_dim)

@@ -52,14 +52,20 @@ class VAEOptions:
             raise ConfigError("model.min_scale must be >= 0 and model.fixed_scale > 0")
 
 
-def init_output_bias(head: Head, how: str, x_train: torch.Tensor) -> None:
-    """Start ``head``'s bias at the mean of ``x_train`` when ``how`` is ``data``."""
-    if how == "data":
-        head.init_bias(x_train.mean(0))
+class OutputBiasFromData:
+    """``init_from_data`` for a model with an observation ``head`` and ``output_bias``."""
+
+    head: Head
+    output_bias: str
+
+    def init_from_data(self, x_train: torch.Tensor) -> None:
+        """The data-dependent part of a fresh model's initialization (``output_bias``)."""
+        if self.output_bias == "data":
+            self.head.init_bias(x_train.mean(0))
 
 
 @MODELS.register("vae", config=VAEOptions)
-class VAE(PyroModule):
+class VAE(PyroModule, OutputBiasFromData):
     """z ~ N(0, I); x ~ p_theta(x | z) with Bernoulli or Gaussian likelihood."""
 
     def __init__(self, opts: VAEOptions, spec: DataSpec) -> None:
@@ -70,10 +76,6 @@ class VAE(PyroModule):
             opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
         )
         init_weights(self, opts.init)
-
-    def init_from_data(self, x_train: torch.Tensor) -> None:
-        """The data-dependent part of a fresh model's initialization (``output_bias``)."""
-        init_output_bias(self.head, self.output_bias, x_train)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:  # noqa: ARG002  (y: the pair signature)
         n = x.shape[0]

@@ -48,25 +48,24 @@ class TensorData:
     def train_epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized,
         a fresh Gaussian draw if ``train_noise`` is set, else ``x_train`` itself."""
+        return self._draw(self.x_train, self.train_noise, generator)
+
+    def _draw(self, x: torch.Tensor, noise: torch.Tensor | None,
+              generator: torch.Generator | None) -> torch.Tensor:
+        """One draw of inputs ``x`` (with their ``noise`` std), on ``x``'s device."""
         if self.dynamic_binarize:
-            return torch.bernoulli(self.x_train, generator=generator)
-        if self.train_noise is not None:
-            eps = torch.randn(self.x_train.shape, generator=generator,
-                              device=self.x_train.device)
-            return self.x_train + self.train_noise * eps
-        return self.x_train
+            return torch.bernoulli(x, generator=generator)
+        if noise is not None:
+            return x + noise * torch.randn(x.shape, generator=generator, device=x.device)
+        return x
 
     def draw_rows(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A fresh draw of the training inputs ``rows``, as ``train_epoch`` draws them, made
         on the CPU by ``generator`` and returned on the data's device."""
         device = self.x_train.device
         rows = rows.to(device)
-        x = self.x_train[rows].cpu()
-        if self.dynamic_binarize:
-            x = torch.bernoulli(x, generator=generator)
-        elif self.train_noise is not None:
-            x = x + self.train_noise[rows].cpu() * torch.randn(x.shape, generator=generator)
-        return x.to(device)
+        noise = None if self.train_noise is None else self.train_noise[rows].cpu()
+        return self._draw(self.x_train[rows].cpu(), noise, generator).to(device)
 
     def fixed_draw(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """``x`` as evaluated: one Bernoulli draw by ``seed`` if dynamically binarized (made
