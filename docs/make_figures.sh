@@ -37,7 +37,7 @@ ppvae sample runs/m1m2_l100_s0 --n 10 --out docs/m1m2_l100_class_samples.png
 # MNIST log-likelihood, ~3 h each on one core; then the k=5000 estimate (~12 min)
 ppvae train --config configs/mnist_vae_budget.toml --out runs/mnist_vae_mf
 ppvae evaluate runs/mnist_vae_mf --k 5000
-ppvae train --config configs/mnist_iwae_k50.toml --out runs/mnist_iwae_k50
+ppvae train --config configs/mnist_iwae_k50.toml --set model.output_bias=default --out runs/mnist_iwae_k50
 ppvae evaluate runs/mnist_iwae_k50 --k 5000
 python -m benchmarks.plot_curves --run "VAE meanfield, test ELBO=runs/mnist_vae_mf" \
     --run "VAE trace, test ELBO=runs/mnist_vae_trace" \
@@ -55,7 +55,7 @@ python -m benchmarks.plot_curves --metric valid_error \
     --run "M1+M2, 12 active units=runs/m1m2au_a1_l100_s0_e150" --ref 3.33 --ylim 0 20 \
     --title "M1+M2, 100 labels, alpha=1, seed 0: validation error" --out docs/m1m2_l100_curve.png
 # Burda et al.'s VAE on the paper's full schedule (~6 h on one core)
-ppvae train --config configs/mnist_iwae_vae.toml --out runs/mnist_vae_full
+ppvae train --config configs/mnist_iwae_vae.toml --set model.output_bias=default --out runs/mnist_vae_full
 ppvae evaluate runs/mnist_vae_full --k 5000
 python -m benchmarks.plot_curves --run "VAE, test ELBO=runs/mnist_vae_full" --ref -86.76 --ref -87.65 \
     --ylim -110 -85 --logx --title "MNIST VAE 784-200-200-50, full schedule, batch 100" \
