@@ -34,8 +34,9 @@ python -m benchmarks.ssl_table runs/m1m2_l100_s0 runs/m1m2_l100_s1 runs/m1m2_l10
 ppvae confusion runs/m1m2_l100_s0 --best --out docs/m1m2_l100_confusion.png
 ppvae sample runs/m1m2_l100_s0 --n 10 --out docs/m1m2_l100_class_samples.png
 
-# MNIST log-likelihood, ~3 h each on one core; then the k=5000 estimate (~12 min)
+# MNIST log-likelihood, ~3 h (VAE) and ~4.5 h (IWAE k=50) on one core; the k=5000 estimate 7-12 min
 ppvae train --config configs/mnist_vae_budget.toml --out runs/mnist_vae_mf
+ppvae train --config configs/mnist_vae_budget.toml --elbo trace --out runs/mnist_vae_trace
 ppvae evaluate runs/mnist_vae_mf --k 5000
 ppvae train --config configs/mnist_iwae_k50.toml --set model.output_bias=default --out runs/mnist_iwae_k50
 ppvae evaluate runs/mnist_iwae_k50 --k 5000
@@ -46,7 +47,7 @@ python -m benchmarks.plot_curves --run "VAE meanfield, test ELBO=runs/mnist_vae_
     --out docs/mnist_vae_ll_curve.png
 ppvae train --config configs/toy2d_long.toml --out runs/toy2d_long
 python -m benchmarks.toy2d_truth runs/toy2d_long --n 10000 --k 1000 --out docs/toy2d_truth.png
-# M1+M2, 100 labels, seed 0: all 50 M1 units vs the 12 active ones (RESULTS §5)
+# M1+M2, 100 labels, seed 0: all 50 M1 units vs the 12 active ones (RESULTS §3)
 ppvae ssl --config configs/m1m2_mnist.toml --labels 100 --seed 0 --set semi.alpha=1.0 \
     --epochs 150 --out runs/m1m2x_a1_l100_s0_e150
 ppvae ssl --config configs/m1m2_active.toml --labels 100 --seed 0 --out runs/m1m2au_a1_l100_s0_e150
@@ -69,3 +70,19 @@ python -m benchmarks.plot_curves --metric valid_error --metric test_error --step
     --run "binarized inputs, seed 0=runs/m1m2au3_l100_s0" --run "m1m2_grey, seed 0=runs/m1m2g_l100_s0" \
     --run "m1m2_grey, seed 1=runs/m1m2g_l100_s1" --ref 3.33 --ylim 0 16 \
     --title "M1+M2, 100 labels, M1 with Adam 3e-4: validation and test error" --out docs/m1m2_l100_steps.png
+# M2 on pixels: configs/m2_mnist.toml at 100 / 600 / 1000 / 3000 labels, m2_weighted at 100
+for s in 1 2; do ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed $s --out runs/m2_l100_s$s; done
+for l in 600 1000 3000; do ppvae ssl --config configs/m2_mnist.toml --labels $l --seed 0 --out runs/m2_l${l}_s0; done
+ppvae ssl --config configs/m2_weighted.toml --labels 100 --seed 0 --out runs/m2w_l100_s0
+python -m benchmarks.plot_curves --metric valid_error --run "100 labels, seed 1=runs/m2_l100_s1" \
+    --run "100 labels, seed 2=runs/m2_l100_s2" --run "600 labels=runs/m2_l600_s0" \
+    --run "1000 labels=runs/m2_l1000_s0" --run "3000 labels=runs/m2_l3000_s0" \
+    --run "100 labels, seed 0, labelled terms x250=runs/m2w_l100_s0" --ref 5 --ylim 0 75 \
+    --title "M2 on MNIST pixels (configs/m2_mnist.toml): validation error" --out docs/m2_pixels_curve.png
+# IWAE k = 5 with iwae and iwae_dreg, the first 40 epochs of the paper's schedule
+ppvae train --config configs/mnist_iwae_k5.toml --set model.output_bias=default --epochs 40 --out runs/iwae_k5
+ppvae train --config configs/mnist_iwae_k5.toml --set model.output_bias=default --epochs 40 \
+    --elbo iwae_dreg --out runs/iwae_dreg_k5
+python -m benchmarks.plot_curves --run "iwae, k = 5=runs/iwae_k5" --run "iwae_dreg, k = 5=runs/iwae_dreg_k5" \
+    --no-ref --ylim -130 -90 --title "IWAE k = 5, the paper's schedule, seed 0: test bound (k = 5)" \
+    --out docs/iwae_k5_dreg_curve.png
