@@ -60,6 +60,11 @@ class TrainConfig:
     ``trace`` and ``meanfield``, reparameterized guides, without ``[semi]``; fixed for the
     life of a run. The test bound is always the full ELBO; a warm-up epoch records
     ``train_objective`` and ``kl_weight`` instead of ``train_elbo``.
+    ``weight_prior``: the standard deviation s of a N(0, s²) prior on every parameter of the
+    model and guide (0: none), trained as MAP: each step adds (rows / N) · θ / s² to the
+    gradients, ``rows`` its batch and N the rows of the epoch's steps, so an epoch adds the
+    prior once (as the weight priors of Kingma et al.'s code): Adam's coupled weight decay,
+    ``1 / (N s²)`` per row of the step. It may change when a run resumes.
     """
 
     elbo: str = "trace"
@@ -80,6 +85,7 @@ class TrainConfig:
     threads: int = 0
     eval_every: int = 1
     kl_warmup: int = 0
+    weight_prior: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
@@ -99,6 +105,9 @@ class TrainConfig:
             raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
+        if not (math.isfinite(self.weight_prior) and self.weight_prior >= 0):
+            raise ConfigError("train.weight_prior must be a finite number >= 0 (0: none); got "
+                              f"{self.weight_prior}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
         ELBOS.entry(self.elbo)

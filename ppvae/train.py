@@ -153,19 +153,24 @@ def sgd_epoch(
     ctx: Context | None = None,
     on_step: Callable[[float], None] | None = None,
     after_step: Callable[[], None] | None = None,
+    decay_per_row: float = 0.0,
 ) -> float:
     """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
 
     ``perm`` is split into global batches (the last may be short); this process steps on its
     share of each, and the gradients and losses of the shares are summed over ``ctx``.
     Raises :class:`NonFiniteLoss` before stepping on a bad loss. ``after_step`` runs after
-    every optimizer step (e.g. a parameter average's update).
+    every optimizer step (e.g. a parameter average's update). ``decay_per_row``: each step's
+    Adam weight decay is this times its global batch's rows (a weight prior, see
+    ``TrainConfig.weight_prior``).
     """
     ctx = ctx or Context()
     params = [p for group in optim.param_groups for p in group["params"]]
     total = 0.0
     for step, idx in enumerate(perm.split(batch_size), start=1):
         optim.zero_grad(set_to_none=True)
+        for group in optim.param_groups:
+            group["weight_decay"] = decay_per_row * idx.numel()
         detail = ""
         try:
             loss = objective.loss(pair, x[ctx.shard(idx).to(x.device)])
@@ -316,7 +321,8 @@ def run_epoch(epoch: int, cfg: RunConfig, data: TensorData, pair: Pair, objectiv
     average = state.average
     try:
         total = sgd_epoch(pair, objective, state.optim, x, perm, t.batch_size, ctx, hooks.step,
-                          average.update if average is not None else None)
+                          average.update if average is not None else None,
+                          1 / (n * t.weight_prior**2) if t.weight_prior else 0.0)
     except NonFiniteLoss as exc:
         raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
     seconds = time.perf_counter() - tic
