@@ -33,17 +33,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", choices=sorted(LABELS), action="append",
                    help="what to plot per epoch (errors in percent; repeatable; default "
                         "test_elbo)")
-    p.add_argument("--steps-per-epoch", type=int,
-                   help="put SGD steps on the x axis (epochs times this)")
+    p.add_argument("--steps-per-epoch", type=int, action="append",
+                   help="put SGD steps on the x axis (epochs times this); once for every run, "
+                        "or once per --run, in their order")
     p.add_argument("--title",
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
     fig, ax = subplots((6.5, 4.2))
     metrics = args.metric or ["test_elbo"]
-    per = args.steps_per_epoch or 1
+    steps = args.steps_per_epoch or [1]
+    if len(steps) not in (1, len(args.run)) or min(steps) < 1:
+        p.error(f"give --steps-per-epoch (>= 1) once, or once per --run ({len(args.run)}); "
+                f"got {steps}")
     styles = ["o-", "s--", "^:", "d-."]
-    for item in args.run:
+    for k, item in enumerate(args.run):
         label, _, run = item.rpartition("=")
+        per = steps[k if len(steps) > 1 else 0]
+        if not (Path(run) / "metrics.jsonl").is_file():
+            p.error(f"{run} holds no metrics.jsonl (not a ppvae run folder)")
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
         for i, metric in enumerate(metrics):
             scale = 100.0 if metric.endswith("_error") else 1.0
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     refs = [] if args.no_ref else args.ref if args.ref is not None else [-113.0, -105.0]
     for y in refs:
         ax.axhline(y, color="grey", lw=0.6, ls=":")
-        ax.text(per, y + 0.3, f"{y:g}", color="grey", fontsize=8)
+        ax.text(steps[0], y + 0.3, f"{y:g}", color="grey", fontsize=8)
     ax.set_ylim(*args.ylim)
     if args.logx:
         ax.set_xscale("log")

@@ -1,0 +1,40 @@
+"""benchmarks.plot_curves: curves of run folders, per-run steps, clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.plot_curves import main
+
+
+def fake_run(path, epochs: int):
+    path.mkdir()
+    rows = [{"epoch": e, "valid_error": 0.5 / e, "test_error": 0.6 / e} for e in
+            range(1, epochs + 1)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_each_run_can_have_its_own_steps_per_epoch(tmp_path):
+    a, b = fake_run(tmp_path / "a", 4), fake_run(tmp_path / "b", 3)
+    out = tmp_path / "curve.png"
+    assert main(["--run", f"a={a}", "--run", f"b={b}", "--metric", "valid_error",
+                 "--steps-per-epoch", "250", "--steps-per-epoch", "100", "--ylim", "0", "60",
+                 "--ref", "3.33", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--steps-per-epoch", "1", "--steps-per-epoch", "2", "--steps-per-epoch", "3"],
+     "once per --run"),
+    (["--steps-per-epoch", "0"], "once per --run"),
+    (["--run", "c=/nonexistent/run"], "holds no metrics.jsonl"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):
+    a = fake_run(tmp_path / "a", 2)
+    with pytest.raises(SystemExit) as exc:
+        main(["--run", f"a={a}", "--out", str(tmp_path / "x.png"), *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
