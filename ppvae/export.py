@@ -1,6 +1,7 @@
 """Weights-only copies of runs, e.g. for ``pretrained/``: the config, the metrics and the
-weights (a safetensors file), without optimizer or random state. A run on VAE features takes
-its feature VAE's encoder along, which is all that classifying and evaluating read."""
+weights (safetensors files: one of fields, one per part), without optimizer or random
+state. A run on VAE features takes its feature VAE's encoder along, which is all that
+classifying and evaluating read."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ FEATURES = "features"
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
                checkpoint: str = CHECKPOINT, parts: tuple[str, ...] = PARTS) -> Path:
     """Write ``out``: ``run_dir``'s config, its metrics up to the exported epoch and the
-    weights of ``checkpoint``'s ``parts`` (as ``weights.safetensors``). ``out`` is named as
-    it will be read (relative to the working directory), since runs on features record
-    their feature VAE's path."""
+    weights of ``checkpoint``'s ``parts`` (``weights.safetensors``, with
+    ``weights.model.safetensors`` and ``weights.guide.safetensors`` for the tensors). ``out``
+    is named as it will be read (relative to the working directory), since runs on features
+    record their feature VAE's path."""
     src, dst = RunDir(run_dir), Path(out)
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise RunError(f"{dst} exists and is not an empty folder")

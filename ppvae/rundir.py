@@ -1,5 +1,6 @@
 """The run folder: ``run.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``best.pt``; or, for a
-weights-only export, ``weights.safetensors`` in place of the checkpoints.
+weights-only export, ``weights.safetensors`` (with one tensor file per part beside it) in
+place of the checkpoints.
 
 Every write is atomic (temporary file, then rename); checkpoints hold CPU tensors and JSON
 only and are read with ``weights_only=True``; exports are read without unpickling. The
@@ -80,16 +81,25 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
+def part_file(path: Path, part: str) -> Path:
+    """The file of one part's tensors beside a weights file: ``weights.model.safetensors``."""
+    return path.with_name(f"{path.stem}.{part}{path.suffix}")
+
+
 def save_weights(state: dict[str, Any], path: Path) -> None:
     """Write a weights-only state (``model``/``guide`` tensors and JSON-able fields, with
-    ``parts`` naming the parts it holds) as a safetensors file."""
-    tensors = {f"{part}.{k}": v for part in state["parts"] for k, v in state[part].items()}
+    ``parts`` naming the parts it holds): the fields in ``path``, each part's tensors in its
+    own safetensors file beside it (:func:`part_file`), so that the model and the guide can
+    be read, and stored, apart."""
+    for part in state["parts"]:
+        save_tensors(part_file(path, part), state[part], {"ppvae_part": part})
     fields = {k: v for k, v in state.items() if k not in PARTS}
-    save_tensors(path, tensors, {"ppvae": json.dumps(fields)})
+    save_tensors(path, {}, {"ppvae": json.dumps(fields)})
 
 
 def load_weights(path: Path) -> dict[str, Any]:
-    """Read a file of :func:`save_weights` back into the same state."""
+    """Read the files of :func:`save_weights` back into the same state (also a single file
+    holding every part's tensors as ``part.name``, as older exports are)."""
     try:
         tensors, metadata = load_tensors(path)
         state = json.loads(metadata["ppvae"])
@@ -108,10 +118,21 @@ def load_weights(path: Path) -> dict[str, Any]:
             if not dot or part not in state["parts"]:
                 raise ValueError(f"tensor {name!r} is not in one of the parts {state['parts']}")
             state[part][key] = tensor
+        for part in state["parts"]:
+            if not state[part]:
+                state[part] = _load_part(path, part)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"cannot read {path} (not a ppvae weights file, or damaged): "
                        f"{type(exc).__name__}: {exc}") from None
     return state
+
+
+def _load_part(path: Path, part: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``part`` in its file beside ``path``."""
+    tensors, metadata = load_tensors(part_file(path, part))
+    if metadata.get("ppvae_part") != part:
+        raise ValueError(f"{part_file(path, part).name} does not hold the {part}")
+    return tensors
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

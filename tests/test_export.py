@@ -26,11 +26,14 @@ def test_an_export_loads_to_the_same_weights_and_cannot_be_resumed(tmp_path, dat
     assert main(["export", "run", "pre"]) == 0
     assert "weights only" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "pre").iterdir()) == [
-        "metrics.jsonl", "run.json", "weights.safetensors"]
+        "metrics.jsonl", "run.json", "weights.guide.safetensors", "weights.model.safetensors",
+        "weights.safetensors"]
     tensors, metadata = load_tensors(tmp_path / "pre" / "weights.safetensors")
-    assert set(metadata) == {"ppvae"}
+    assert set(metadata) == {"ppvae"} and not tensors
     assert not {"optim", "rng", "gen"} & set(json.loads(metadata["ppvae"]))
-    assert {k.split(".")[0] for k in tensors} == {"model", "guide"}
+    for part, module in (("model", load("run").model), ("guide", load("run").guide)):
+        tensors, _ = load_tensors(tmp_path / "pre" / f"weights.{part}.safetensors")
+        assert tensors.keys() == module.state_dict().keys()
     original, copy = load("run"), load("pre")
     for a, b in ((original.model, copy.model), (original.guide, copy.guide)):
         for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
@@ -56,8 +59,9 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
                  "--set", "guide.z_dim=2", "--set", "semi.n_valid=100", "--labels", "20",
                  "--epochs", "2", "--out", "m2", *common]) == 0
     assert main(["export", "m2", "pretrained/m2", "--best"]) == 0
-    tensors, _ = load_tensors(tmp_path / "pretrained" / "m2" / "features" / "weights.safetensors")
-    assert tensors and all(k.startswith("guide.") for k in tensors)  # the encoder only
+    features = tmp_path / "pretrained" / "m2" / "features"
+    assert load_tensors(features / "weights.guide.safetensors")[0]  # the encoder only
+    assert not (features / "weights.model.safetensors").exists()
     run = load("pretrained/m2")
     assert run.config.data.options.run == "pretrained/m2/features"
     best = load("m2", checkpoint="best.pt")

@@ -153,11 +153,32 @@ def test_a_changed_weight_fails_the_checksum(tmp_path):
     run.mkdir()
     save_weights(_state(list(PARTS)), run / "weights.safetensors")
     RunDir(run).load()  # intact
-    raw = bytearray((run / "weights.safetensors").read_bytes())
+    raw = bytearray((run / "weights.guide.safetensors").read_bytes())
     raw[-1] ^= 0x40
-    (run / "weights.safetensors").write_bytes(bytes(raw))
+    (run / "weights.guide.safetensors").write_bytes(bytes(raw))
     with pytest.raises(RunError, match="damaged"):
         RunDir(run).load()
+
+
+def test_a_missing_or_swapped_part_file_is_refused(tmp_path):
+    save_weights(_state(list(PARTS)), tmp_path / "weights.safetensors")
+    model, guide = tmp_path / "weights.model.safetensors", tmp_path / "weights.guide.safetensors"
+    model.rename(tmp_path / "kept")
+    with pytest.raises(RunError, match="cannot read.*weights.model.safetensors"):
+        load_checkpoint(tmp_path / "weights.safetensors")
+    guide.rename(model)  # the guide's tensors where the model's belong
+    with pytest.raises(RunError, match="does not hold the model"):
+        load_checkpoint(tmp_path / "weights.safetensors")
+
+
+def test_a_single_file_holding_every_part_still_loads(tmp_path):
+    """The layout of older exports: the tensors of every part in the one file."""
+    state = _state(list(PARTS))
+    fields = {k: v for k, v in state.items() if k not in PARTS}
+    tensors = {f"{p}.{k}": v for p in PARTS for k, v in state[p].items()}
+    save_tensors(tmp_path / "weights.safetensors", tensors, {"ppvae": json.dumps(fields)})
+    back = load_checkpoint(tmp_path / "weights.safetensors")
+    assert checksum(back) == state["checksum"]
 
 
 @pytest.mark.parametrize(("fields", "extra", "message"), [
