@@ -48,8 +48,8 @@ def test_unknown_model_name_lists_registered():
 
 
 def test_unknown_elbo_name():
-    with pytest.raises(UnknownNameError,
-                       match="valid elbo names: enum, iwae, iwae_dreg, meanfield, trace"):
+    with pytest.raises(UnknownNameError, match="valid elbo names: enum, enum_meanfield, iwae, "
+                                               "iwae_dreg, meanfield, trace"):
         from_dict(with_("train", elbo="tracee"))
 
 

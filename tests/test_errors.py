@@ -37,7 +37,8 @@ def test_unknown_model_exits_2_listing_valid_names(tmp_path, capsys):
 @pytest.mark.parametrize(("override", "message"), [
     ("guide.name=nrml", "unknown guide 'nrml'"),
     ("train.elbo=tracee",
-     "unknown elbo 'tracee'; valid elbo names: enum, iwae, iwae_dreg, meanfield, trace"),
+     "unknown elbo 'tracee'; valid elbo names: enum, enum_meanfield, iwae, iwae_dreg, meanfield, "
+     "trace"),
     ("data.name=cifar", "unknown dataset 'cifar'"),
     ("train.lrr=0.1", "unknown key 'lrr' in [train]; valid keys:"),
     ("model.zdim=3", "unknown key 'zdim' in [model]; valid keys: z_dim"),
