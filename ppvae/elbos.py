@@ -195,19 +195,37 @@ class _MinusKL(TorchDistribution):
 class _AnalyticKL(Messenger):
     """On the model's latent sites, swaps the prior for :class:`_MinusKL` where the guide's
     site (read from ``guide_run``'s trace) is reparameterized, not enumerated, and
-    ``KL(q || p)`` has a closed form."""
+    ``KL(q || p)`` has a closed form; and where that keeps the bound: the guide draws ``z``
+    after every latent site the model draws before it (which ``p`` may depend on), and no
+    site before it is enumerated in the model alone (summed inside a log). Other sites keep
+    the one-draw estimate."""
 
     def __init__(self, guide_run: poutine.trace_messenger.TraceHandler) -> None:
         super().__init__()
         self.guide_run = guide_run
+        self.seen: list[str] = []  # the model's latent sites so far, in order
+        self.summed = False  # whether the model enumerated a site of its own so far
 
-    def _pyro_sample(self, msg: dict[str, Any]) -> None:
-        if msg["is_observed"]:
+    def __enter__(self) -> _AnalyticKL:
+        self.seen, self.summed = [], False
+        return super().__enter__()
+
+    def _pyro_sample(self, msg: Any) -> None:
+        if msg["is_observed"] or site_is_subsample(msg):
             return
-        site: Any = self.guide_run.msngr.trace.nodes.get(msg["name"])
-        if (site is None or site["type"] != "sample" or site["infer"].get("enumerate")
+        nodes = self.guide_run.msngr.trace.nodes
+        site: Any = nodes.get(msg["name"])
+        before, self.seen = self.seen, [*self.seen, msg["name"]]
+        if site is None:
+            self.summed = self.summed or bool(msg["infer"].get("enumerate"))
+            return
+        if (self.summed or site["type"] != "sample" or site["infer"].get("enumerate")
                 or not getattr(site["fn"], "has_rsample", False)):
             return
+        order = [n for n, s in nodes.items() if s["type"] == "sample"]
+        drawn_before = set(order[:order.index(msg["name"])])
+        if any(n in nodes and n not in drawn_before for n in before):
+            return  # p may depend on a latent that the guide draws given z
         try:
             kl = kl_divergence(site["fn"], msg["fn"])
         except NotImplementedError:
@@ -217,9 +235,10 @@ class _AnalyticKL(Messenger):
 
 class EnumMeanField_ELBO(pyro.infer.TraceEnum_ELBO):
     """TraceEnum_ELBO whose reparameterized latent sites count ``-KL(q || p)`` in closed
-    form, where one is known, instead of the one-draw estimate ``log p(z) - log q(z)``: the
-    same bound, in expectation over the enumerated and the remaining sampled sites, with
-    lower variance (TraceMeanField_ELBO's analytic KL, for guides that enumerate)."""
+    form, where one is known and the guide's order allows it (:class:`_AnalyticKL`), instead
+    of the one-draw estimate ``log p(z) - log q(z)``: the same bound, in expectation over
+    the enumerated and the remaining sampled sites, with lower variance (TraceMeanField_ELBO's
+    analytic KL, for guides that enumerate)."""
 
     def _get_trace(self, model, guide, args, kwargs):
         guide_run = poutine.trace(guide)

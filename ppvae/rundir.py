@@ -90,7 +90,8 @@ def save_weights(state: dict[str, Any], path: Path) -> None:
     """Write a weights-only state (``model``/``guide`` tensors and JSON-able fields, with
     ``parts`` naming the parts it holds): the fields in ``path``, each part's tensors in its
     own safetensors file beside it (:func:`part_file`), so that the model and the guide can
-    be read, and stored, apart."""
+    be read, and stored, apart. The files are written one by one: write them into a fresh
+    folder that is renamed into place (as :func:`ppvae.export.export_run` does)."""
     for part in state["parts"]:
         save_tensors(part_file(path, part), state[part], {"ppvae_part": part})
     fields = {k: v for k, v in state.items() if k not in PARTS}
@@ -118,8 +119,8 @@ def load_weights(path: Path) -> dict[str, Any]:
             if not dot or part not in state["parts"]:
                 raise ValueError(f"tensor {name!r} is not in one of the parts {state['parts']}")
             state[part][key] = tensor
-        for part in state["parts"]:
-            if not state[part]:
+        if not tensors:  # the tensors are in one file per part
+            for part in state["parts"]:
                 state[part] = _load_part(path, part)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"cannot read {path} (not a ppvae weights file, or damaged): "
@@ -129,6 +130,9 @@ def load_weights(path: Path) -> dict[str, Any]:
 
 def _load_part(path: Path, part: str) -> dict[str, torch.Tensor]:
     """The tensors of ``part`` in its file beside ``path``."""
+    if not part_file(path, part).is_file():
+        raise RunError(f"{path} needs {part_file(path, part).name} beside it (the {part}'s "
+                       "weights); copy the whole export folder")
     tensors, metadata = load_tensors(part_file(path, part))
     if metadata.get("ppvae_part") != part:
         raise ValueError(f"{part_file(path, part).name} does not hold the {part}")
@@ -377,7 +381,10 @@ class RunDir:
             if name == CHECKPOINT and self.file(PREVIOUS).is_file():
                 hint = (f"; the previous checkpoint ({PREVIOUS}) is kept: resume from it with "
                         "--resume --previous")
-            raise RunError(f"{path} is damaged (its contents do not match their checksum)"
+            what = str(path)
+            if path.name == WEIGHTS:
+                what += f" (with {part_file(path, '*').name})"
+            raise RunError(f"{what} is damaged (its contents do not match their checksum)"
                            f"{hint}")
         return state
 
