@@ -6,6 +6,7 @@ import math
 
 import pyro
 import pyro.distributions as dist
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -171,3 +172,17 @@ def test_a_prior_depending_on_a_site_the_model_sums_out_is_not_swapped():
     pyro.set_rng_seed(6)
     want = make_elbo("enum").loss(model_enumerated_model, z_guide, x)
     assert got == want
+
+
+@pytest.mark.parametrize(("particles", "vectorize"), [(1, True), (3, True), (3, False)])
+def test_particles_give_the_explicit_sum_when_the_guide_draws_its_mean(particles, vectorize):
+    """With q(z|x, y) narrowed to its mean the bound has no randomness left: every particle
+    setting gives the explicit sum over the classes."""
+    pair = small_m2()
+    with torch.no_grad():
+        pair.guide.log_scale.weight.zero_()
+        pair.guide.log_scale.bias.fill_(-12.0)
+    x = (torch.rand(5, 12, generator=torch.Generator().manual_seed(4)) < 0.5).float()
+    got = make_elbo("enum_meanfield", particles, vectorize, 1).loss(pair.model, pair.guide, x)
+    want = explicit_loss(pair, x, torch.zeros(4, 5, 3)).item()
+    assert math.isclose(got, want, rel_tol=1e-4)
