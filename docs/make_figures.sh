@@ -70,6 +70,11 @@ python -m benchmarks.plot_curves --metric valid_error --metric test_error --step
     --run "binarized inputs, seed 0=runs/m1m2au3_l100_s0" --run "m1m2_grey, seed 0=runs/m1m2g_l100_s0" \
     --run "m1m2_grey, seed 1=runs/m1m2g_l100_s1" --ref 3.33 --ylim 0 16 \
     --title "M1+M2, 100 labels, M1 with Adam 3e-4: validation and test error" --out docs/m1m2_l100_steps.png
+# M1+M2 with Kingma et al.'s batching, weight prior and closed-form KL
+ppvae ssl --config configs/m1m2_kingma.toml --labels 100 --seed 0 --out runs/m1m2k_l100_s0
+python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 100 \
+    --run "m1m2_kingma, seed 0=runs/m1m2k_l100_s0" --ref 3.33 --ylim 0 16 \
+    --title "M1+M2, 100 labels, m1m2_kingma: validation and test error" --out docs/m1m2_kingma_l100_steps.png
 # M2 on pixels: configs/m2_mnist.toml at 100 / 600 / 1000 / 3000 labels, m2_weighted at 100
 for s in 1 2; do ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed $s --out runs/m2_l100_s$s; done
 for l in 600 1000 3000; do ppvae ssl --config configs/m2_mnist.toml --labels $l --seed 0 --out runs/m2_l${l}_s0; done
