@@ -51,6 +51,17 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ppvae", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -115,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("out", help="the new folder, named as it will be read from here")
     sp.add_argument("--best", action="store_true",
                     help="export best.pt (best validation error) instead of the last checkpoint")
+    sp.add_argument("--max-file-mb", type=positive_float, metavar="MB",
+                    help="split each part's weights into files of at most MB megabytes "
+                         "(10^6 bytes) of tensors, e.g. for a repository's size limit")
 
     for name, helptext in [
         ("sample", "PNG of samples from the model"),
@@ -258,7 +272,9 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ppvae.export import export_run
 
-    out = export_run(args.run, args.out, BEST if args.best else CHECKPOINT)
+    limit = None if args.max_file_mb is None else int(args.max_file_mb * 1e6)
+    out = export_run(args.run, args.out, BEST if args.best else CHECKPOINT,
+                     max_file_bytes=limit)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported {args.run} ({BEST if args.best else CHECKPOINT}) to {out}: weights only, "
           f"{size / 1e6:.1f} MB")

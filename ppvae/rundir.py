@@ -81,21 +81,86 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
-def part_file(path: Path, part: str) -> Path:
-    """The file of one part's tensors beside a weights file: ``weights.model.safetensors``."""
-    return path.with_name(f"{path.stem}.{part}{path.suffix}")
+def part_file(path: Path, part: str, shard: tuple[int, int] | None = None) -> Path:
+    """The file of one part's tensors beside a weights file: ``weights.model.safetensors``,
+    or shard ``(i, n)`` of them: ``weights.model.2-of-3.safetensors``."""
+    tag = f".{shard[0]}-of-{shard[1]}" if shard else ""
+    return path.with_name(f"{path.stem}.{part}{tag}{path.suffix}")
 
 
-def save_weights(state: dict[str, Any], path: Path) -> None:
+def save_weights(state: dict[str, Any], path: Path, max_file_bytes: int | None = None) -> None:
     """Write a weights-only state (``model``/``guide`` tensors and JSON-able fields, with
     ``parts`` naming the parts it holds): the fields in ``path``, each part's tensors in its
     own safetensors file beside it (:func:`part_file`), so that the model and the guide can
-    be read, and stored, apart. The files are written one by one: write them into a fresh
-    folder that is renamed into place (as :func:`ppvae.export.export_run` does)."""
+    be read, and stored, apart. With ``max_file_bytes``, a part larger than that is split
+    into shards of at most that many tensor bytes (a tensor too large for one shard in
+    blocks of rows, ``name#0``, ``name#1``, ...), each a safetensors file of its own. The
+    files are written one by one: write them into a fresh folder that is renamed into place
+    (as :func:`ppvae.export.export_run` does)."""
+    shards = {}
     for part in state["parts"]:
-        save_tensors(part_file(path, part), state[part], {"ppvae_part": part})
+        files = _shards(state[part], max_file_bytes) if max_file_bytes else [state[part]]
+        n = len(files)
+        for i, tensors in enumerate(files, 1):
+            meta = {"ppvae_part": part, **({"ppvae_shard": f"{i}/{n}"} if n > 1 else {})}
+            save_tensors(part_file(path, part, (i, n) if n > 1 else None), tensors, meta)
+        if n > 1:
+            shards[part] = n
     fields = {k: v for k, v in state.items() if k not in PARTS}
-    save_tensors(path, {}, {"ppvae": json.dumps(fields)})
+    save_tensors(path, {}, {"ppvae": json.dumps({**fields, **({SHARDS: shards} if shards
+                                                                else {})})})
+
+
+#: the field of a weights file that counts the shards of each sharded part
+SHARDS = "shards"
+#: between a tensor's name and the index of one of its blocks of rows in a shard
+PIECE = "#"
+
+
+def _shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    """``tensors`` in groups of at most ``limit`` bytes each, in order, a tensor larger than
+    ``limit`` cut into blocks of rows (at least one row per block)."""
+    if limit < 1:
+        raise ValueError(f"max_file_bytes must be positive, not {limit}")
+    pieces: list[tuple[str, torch.Tensor]] = []
+    for name, t in tensors.items():
+        if PIECE in name:
+            raise ValueError(f"tensor name {name!r} holds {PIECE!r}, which marks blocks of rows")
+        size = t.numel() * t.element_size()
+        if size <= limit or t.dim() == 0 or t.shape[0] < 2:
+            pieces.append((name, t))
+            continue
+        rows = max(1, limit // (size // t.shape[0]))
+        pieces += [(f"{name}{PIECE}{i}", block) for i, block in enumerate(t.split(rows))]
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for name, t in pieces:
+        size = t.numel() * t.element_size()
+        if groups[-1] and used + size > limit:
+            groups.append({})
+            used = 0
+        groups[-1][name] = t
+        used += size
+    return groups
+
+
+def _join(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of :func:`_shards`' groups, merged, with the blocks of rows joined."""
+    blocks: dict[str, dict[int, torch.Tensor]] = {}
+    whole = {}
+    for name, t in tensors.items():
+        base, cut, index = name.partition(PIECE)
+        if not cut:
+            whole[name] = t
+        elif index.isdigit():
+            blocks.setdefault(base, {})[int(index)] = t
+        else:
+            raise ValueError(f"tensor {name!r}: {PIECE!r} is not followed by a block number")
+    for base, parts in blocks.items():
+        if base in whole or sorted(parts) != list(range(len(parts))):
+            raise ValueError(f"the blocks of tensor {base!r} are incomplete or doubled")
+        whole[base] = torch.cat([parts[i] for i in range(len(parts))])
+    return whole
 
 
 def load_weights(path: Path) -> dict[str, Any]:
@@ -103,15 +168,7 @@ def load_weights(path: Path) -> dict[str, Any]:
     holding every part's tensors as ``part.name``, as older exports are)."""
     try:
         tensors, metadata = load_tensors(path)
-        state = json.loads(metadata["ppvae"])
-        if not isinstance(state, dict):
-            raise ValueError("its metadata are not a JSON object")
-        bad = [k for k, kind in WEIGHTS_FIELDS.items()
-               if type(state.get(k)) is not kind]  # exact types: a bool is no epoch
-        if bad:
-            raise ValueError(f"fields missing or of the wrong type: {bad}")
-        if not set(state["parts"]) <= set(PARTS):
-            raise ValueError(f"parts {state['parts']!r}")
+        state, shards = _fields(metadata)
         for part in PARTS:
             state[part] = {}
         for name, tensor in tensors.items():
@@ -119,24 +176,51 @@ def load_weights(path: Path) -> dict[str, Any]:
             if not dot or part not in state["parts"]:
                 raise ValueError(f"tensor {name!r} is not in one of the parts {state['parts']}")
             state[part][key] = tensor
-        if not tensors:  # the tensors are in one file per part
+        if not tensors:  # the tensors are in one file per part, or in its shards
             for part in state["parts"]:
-                state[part] = _load_part(path, part)
+                state[part] = _load_part(path, part, shards.get(part, 1))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"cannot read {path} (not a ppvae weights file, or damaged): "
                        f"{type(exc).__name__}: {exc}") from None
     return state
 
 
-def _load_part(path: Path, part: str) -> dict[str, torch.Tensor]:
-    """The tensors of ``part`` in its file beside ``path``."""
-    if not part_file(path, part).is_file():
-        raise RunError(f"{path} needs {part_file(path, part).name} beside it (the {part}'s "
-                       "weights); copy the whole export folder")
-    tensors, metadata = load_tensors(part_file(path, part))
-    if metadata.get("ppvae_part") != part:
-        raise ValueError(f"{part_file(path, part).name} does not hold the {part}")
-    return tensors
+def _fields(metadata: dict[str, str]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The fields of a weights file's metadata, checked, and the shards of its parts."""
+    state = json.loads(metadata["ppvae"])
+    if not isinstance(state, dict):
+        raise ValueError("its metadata are not a JSON object")
+    bad = [k for k, kind in WEIGHTS_FIELDS.items()
+           if type(state.get(k)) is not kind]  # exact types: a bool is no epoch
+    if bad:
+        raise ValueError(f"fields missing or of the wrong type: {bad}")
+    if not set(state["parts"]) <= set(PARTS):
+        raise ValueError(f"parts {state['parts']!r}")
+    shards = state.pop(SHARDS, {})
+    if not isinstance(shards, dict) or not all(
+            p in state["parts"] and type(n) is int and n > 1 for p, n in shards.items()):
+        raise ValueError(f"bad {SHARDS!r} field: {shards!r}")
+    return state, shards
+
+
+def _load_part(path: Path, part: str, n: int = 1) -> dict[str, torch.Tensor]:
+    """The tensors of ``part`` in its file beside ``path``, or in its ``n`` shards."""
+    files = [part_file(path, part, (i, n) if n > 1 else None) for i in range(1, n + 1)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise RunError(f"{path} needs {', '.join(missing)} beside it (the {part}'s weights); "
+                       "copy the whole export folder")
+    tensors: dict[str, torch.Tensor] = {}
+    for i, file in enumerate(files, 1):
+        held, metadata = load_tensors(file)
+        if metadata.get("ppvae_part") != part or (
+                n > 1 and metadata.get("ppvae_shard") != f"{i}/{n}"):
+            raise ValueError(f"{file.name} does not hold the {part}"
+                             + (f" (shard {i} of {n})" if n > 1 else ""))
+        if held.keys() & tensors.keys():
+            raise ValueError(f"{file.name} repeats tensors of another shard")
+        tensors.update(held)
+    return _join(tensors) if n > 1 else tensors
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -10,7 +10,8 @@ import torch
 
 from ppvae import load
 from ppvae.cli import main
-from ppvae.rundir import KEYS, RunDir
+from ppvae.errors import RunError
+from ppvae.rundir import KEYS, RunDir, load_weights, save_weights
 from ppvae.weightsfile import load_tensors
 from tests.conftest import REPO
 from tests.test_features import STAGE1  # a tiny M1 (feature VAE) config
@@ -76,6 +77,50 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
     assert main(["sample", "pretrained/m2", "--out", "s.png", *data]) == 2
     assert "weights of its guide only, not of its model" in capsys.readouterr().err
     assert main(["sample", "m2", "--out", "s.png", *data]) == 0  # the run itself can
+
+    assert main(["export", "m2", "sharded", "--best", "--max-file-mb", "0.004"]) == 0
+    files = sorted((tmp_path / "sharded").rglob("*.safetensors"))
+    assert any(".1-of-" in f.name for f in files)
+    assert all(f.stat().st_size <= 4000 + 2000 for f in files)  # 4 kB of tensors + a header
+    sharded = load("sharded")
+    assert torch.equal(sharded.predict(x), best.predict(x))
+
+
+def test_shards_hold_at_most_the_limit_and_join_to_the_same_tensors(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    tensors = {"big.weight": torch.randn(50, 7, generator=g), "b": torch.randn(3, generator=g),
+               "scalar": torch.tensor(2.5), "row": torch.randn(1, 300, generator=g)}
+    state = {"format": 1, "epoch": 3, "parts": ["guide"], "model": {}, "guide": tensors,
+             "config": "{}", "data_source": "x", "checksum": "c"}
+    limit = 7 * 4 * 10  # ten rows of big.weight
+    save_weights(dict(state), tmp_path / "weights.safetensors", max_file_bytes=limit)
+    files = sorted(tmp_path.glob("weights.guide.*-of-*.safetensors"))
+    assert len(files) >= 6 and not (tmp_path / "weights.guide.safetensors").exists()
+    for f in files:
+        held, meta = load_tensors(f)
+        assert meta["ppvae_part"] == "guide" and meta["ppvae_shard"].endswith(f"/{len(files)}")
+        too_big = [k for k, t in held.items() if t.numel() * 4 > limit]
+        assert sum(t.numel() * 4 for t in held.values()) <= limit or too_big == ["row"]
+    back = load_weights(tmp_path / "weights.safetensors")
+    assert back.keys() == state.keys() and back["guide"].keys() == tensors.keys()
+    for k, t in tensors.items():
+        assert torch.equal(back["guide"][k], t), k
+
+    files[2].unlink()
+    with pytest.raises(RunError, match=files[2].name):
+        load_weights(tmp_path / "weights.safetensors")
+    files[2].write_bytes(files[1].read_bytes())  # shard 2 where shard 3 belongs
+    with pytest.raises(RunError, match="shard 3 of"):
+        load_weights(tmp_path / "weights.safetensors")
+    with pytest.raises(ValueError, match="marks blocks of rows"):
+        save_weights({**state, "guide": {"a#1": torch.zeros(2)}}, tmp_path / "w.safetensors",
+                     max_file_bytes=4)
+
+
+def test_a_limit_that_is_not_positive_is_exit_2(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "out"),
+                 "--max-file-mb", "0"]) == 2
+    assert "must be a finite number > 0" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("data_dir")
