@@ -1,0 +1,37 @@
+"""The weights under ``pretrained/`` load by their folder names and give the numbers their
+runs recorded at the exported epoch."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ppvae import load
+from ppvae.cli import main
+from tests.conftest import REPO
+
+
+@pytest.fixture()
+def pretrained(tmp_path, monkeypatch):
+    """A copy of ``pretrained/`` to work in (evaluating writes beside the run; exports name
+    their feature VAE relative to the folder above ``pretrained/``)."""
+    shutil.copytree(REPO / "pretrained", tmp_path / "pretrained")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "pretrained"
+
+
+@pytest.mark.usefixtures("pretrained")
+def test_the_pretrained_m1m2_classifier_gives_its_recorded_test_error(data_dir, capsys):
+    run = load("pretrained/m1m2_mnist_l100")
+    rows = [m for m in run.metrics if "test_error" in m]
+    best = min(rows, key=lambda m: (m["valid_error"], m["epoch"]))  # what best.pt holds
+    assert run.metrics[-1]["epoch"] == best["epoch"]
+    data = run.load_data(data_dir)
+    error = (run.predict(data.x_test) != data.y_test).float().mean().item()
+    assert error == pytest.approx(best["test_error"], abs=1e-9)
+    assert error < 0.06  # trained with 100 labels; chance is 0.9
+    assert main(["evaluate", "pretrained/m1m2_mnist_l100", "--k", "1", "--no-progress",
+                 "--data-dir", str(data_dir)]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("test error"))
+    assert f"{100 * error:.2f}%" in line
