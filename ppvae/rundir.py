@@ -43,6 +43,12 @@ WEIGHTS_FIELDS = {"format": int, "epoch": int, "parts": list, "config": str,
                   "data_source": str, "checksum": str}
 #: the parts of a pair an export may hold (a feature VAE's export keeps only its guide)
 PARTS = ("model", "guide")
+#: the field of a weights file that counts the shards of each sharded part
+SHARDS = "shards"
+#: the most shards a part may have
+MAX_SHARDS = 10_000
+#: between a tensor's name and the index of one of its blocks of rows in a shard
+PIECE = "#"
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -93,13 +99,14 @@ def save_weights(state: dict[str, Any], path: Path, max_file_bytes: int | None =
     ``parts`` naming the parts it holds): the fields in ``path``, each part's tensors in its
     own safetensors file beside it (:func:`part_file`), so that the model and the guide can
     be read, and stored, apart. With ``max_file_bytes``, a part larger than that is split
-    into shards of at most that many tensor bytes (a tensor too large for one shard in
-    blocks of rows, ``name#0``, ``name#1``, ...), each a safetensors file of its own. The
-    files are written one by one: write them into a fresh folder that is renamed into place
-    (as :func:`ppvae.export.export_run` does)."""
-    shards = {}
+    into shards of at most that many tensor bytes, each a safetensors file of its own (a
+    tensor larger than that in blocks of rows, ``name#0``, ``name#1``, ...; tensor names
+    may not hold ``#``). The files are written one by one: write them into a fresh folder
+    that is renamed into place (as :func:`ppvae.export.export_run` does)."""
+    shards: dict[str, int] = {}
     for part in state["parts"]:
-        files = _shards(state[part], max_file_bytes) if max_file_bytes else [state[part]]
+        files = ([state[part]] if max_file_bytes is None
+                 else _shards(state[part], max_file_bytes))
         n = len(files)
         for i, tensors in enumerate(files, 1):
             meta = {"ppvae_part": part, **({"ppvae_shard": f"{i}/{n}"} if n > 1 else {})}
@@ -111,54 +118,62 @@ def save_weights(state: dict[str, Any], path: Path, max_file_bytes: int | None =
                                                                 else {})})})
 
 
-#: the field of a weights file that counts the shards of each sharded part
-SHARDS = "shards"
-#: between a tensor's name and the index of one of its blocks of rows in a shard
-PIECE = "#"
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def _shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
-    """``tensors`` in groups of at most ``limit`` bytes each, in order, a tensor larger than
-    ``limit`` cut into blocks of rows (at least one row per block)."""
+    """``tensors`` in order, in groups of at most ``limit`` bytes each: a tensor that does
+    not fit in what is left of the current group starts the next one, and a tensor larger
+    than ``limit`` is cut into blocks of rows that fill the groups."""
     if limit < 1:
         raise ValueError(f"max_file_bytes must be positive, not {limit}")
-    pieces: list[tuple[str, torch.Tensor]] = []
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    free = limit
     for name, t in tensors.items():
         if PIECE in name:
             raise ValueError(f"tensor name {name!r} holds {PIECE!r}, which marks blocks of rows")
-        size = t.numel() * t.element_size()
-        if size <= limit or t.dim() == 0 or t.shape[0] < 2:
-            pieces.append((name, t))
-            continue
-        rows = max(1, limit // (size // t.shape[0]))
-        pieces += [(f"{name}{PIECE}{i}", block) for i, block in enumerate(t.split(rows))]
-    groups: list[dict[str, torch.Tensor]] = [{}]
-    used = 0
-    for name, t in pieces:
-        size = t.numel() * t.element_size()
-        if groups[-1] and used + size > limit:
+        if _nbytes(t) > free and _nbytes(t) <= limit:
             groups.append({})
-            used = 0
-        groups[-1][name] = t
-        used += size
+            free = limit
+        if _nbytes(t) <= free:
+            groups[-1][name] = t
+            free -= _nbytes(t)
+            continue
+        row = _nbytes(t[0]) if t.dim() and t.shape[0] else _nbytes(t)
+        if t.dim() == 0 or row > limit:
+            raise ValueError(f"tensor {name!r}: a row of it is {row} bytes, more than the "
+                             f"{limit} bytes a file may hold")
+        start, index = 0, 0
+        while start < t.shape[0]:
+            if free < row:
+                groups.append({})
+                free = limit
+            rows = min(free // row, t.shape[0] - start)
+            groups[-1][f"{name}{PIECE}{index}"] = t[start:start + rows]
+            free -= rows * row
+            start, index = start + rows, index + 1
     return groups
 
 
 def _join(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The tensors of :func:`_shards`' groups, merged, with the blocks of rows joined."""
     blocks: dict[str, dict[int, torch.Tensor]] = {}
-    whole = {}
+    whole: dict[str, torch.Tensor] = {}
     for name, t in tensors.items():
         base, cut, index = name.partition(PIECE)
         if not cut:
             whole[name] = t
-        elif index.isdigit():
+        elif index.isdigit() and str(int(index)) == index and t.dim():
             blocks.setdefault(base, {})[int(index)] = t
         else:
-            raise ValueError(f"tensor {name!r}: {PIECE!r} is not followed by a block number")
+            raise ValueError(f"tensor {name!r}: not a block of rows of a tensor")
     for base, parts in blocks.items():
-        if base in whole or sorted(parts) != list(range(len(parts))):
-            raise ValueError(f"the blocks of tensor {base!r} are incomplete or doubled")
+        first = parts.get(0)
+        if base in whole or first is None or sorted(parts) != list(range(len(parts))) or any(
+                b.dtype != first.dtype or b.shape[1:] != first.shape[1:] for b in parts.values()):
+            raise ValueError(f"the blocks of rows of tensor {base!r} are incomplete, doubled "
+                             "or do not fit together")
         whole[base] = torch.cat([parts[i] for i in range(len(parts))])
     return whole
 
@@ -198,7 +213,8 @@ def _fields(metadata: dict[str, str]) -> tuple[dict[str, Any], dict[str, int]]:
         raise ValueError(f"parts {state['parts']!r}")
     shards = state.pop(SHARDS, {})
     if not isinstance(shards, dict) or not all(
-            p in state["parts"] and type(n) is int and n > 1 for p, n in shards.items()):
+            p in state["parts"] and type(n) is int and 1 < n <= MAX_SHARDS
+            for p, n in shards.items()):
         raise ValueError(f"bad {SHARDS!r} field: {shards!r}")
     return state, shards
 

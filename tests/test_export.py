@@ -12,7 +12,7 @@ from ppvae import load
 from ppvae.cli import main
 from ppvae.errors import RunError
 from ppvae.rundir import KEYS, RunDir, load_weights, save_weights
-from ppvae.weightsfile import load_tensors
+from ppvae.weightsfile import load_tensors, save_tensors
 from tests.conftest import REPO
 from tests.test_features import STAGE1  # a tiny M1 (feature VAE) config
 
@@ -86,21 +86,27 @@ def test_an_m1m2_export_takes_its_feature_vae_and_evaluates_alike(tmp_path, data
     assert torch.equal(sharded.predict(x), best.predict(x))
 
 
+def shard_files(folder, part):
+    """The shard files of ``part`` in ``folder``, in the order of their numbers."""
+    files = folder.glob(f"weights.{part}.*-of-*.safetensors")
+    return sorted(files, key=lambda f: int(f.name.split(".")[2].split("-")[0]))
+
+
 def test_shards_hold_at_most_the_limit_and_join_to_the_same_tensors(tmp_path):
     g = torch.Generator().manual_seed(0)
     tensors = {"big.weight": torch.randn(50, 7, generator=g), "b": torch.randn(3, generator=g),
-               "scalar": torch.tensor(2.5), "row": torch.randn(1, 300, generator=g)}
+               "scalar": torch.tensor(2.5), "row": torch.randn(1, 30, generator=g)}
     state = {"format": 1, "epoch": 3, "parts": ["guide"], "model": {}, "guide": tensors,
              "config": "{}", "data_source": "x", "checksum": "c"}
     limit = 7 * 4 * 10  # ten rows of big.weight
     save_weights(dict(state), tmp_path / "weights.safetensors", max_file_bytes=limit)
-    files = sorted(tmp_path.glob("weights.guide.*-of-*.safetensors"))
-    assert len(files) >= 6 and not (tmp_path / "weights.guide.safetensors").exists()
-    for f in files:
+    files = shard_files(tmp_path, "guide")
+    # 1,400 bytes of big.weight fill five files; b, scalar and row (136 bytes) the sixth
+    assert len(files) == 6 and not (tmp_path / "weights.guide.safetensors").exists()
+    for i, f in enumerate(files, 1):
         held, meta = load_tensors(f)
-        assert meta["ppvae_part"] == "guide" and meta["ppvae_shard"].endswith(f"/{len(files)}")
-        too_big = [k for k, t in held.items() if t.numel() * 4 > limit]
-        assert sum(t.numel() * 4 for t in held.values()) <= limit or too_big == ["row"]
+        assert meta == {"ppvae_part": "guide", "ppvae_shard": f"{i}/6"}
+        assert sum(t.numel() * 4 for t in held.values()) <= limit
     back = load_weights(tmp_path / "weights.safetensors")
     assert back.keys() == state.keys() and back["guide"].keys() == tensors.keys()
     for k, t in tensors.items():
@@ -115,6 +121,38 @@ def test_shards_hold_at_most_the_limit_and_join_to_the_same_tensors(tmp_path):
     with pytest.raises(ValueError, match="marks blocks of rows"):
         save_weights({**state, "guide": {"a#1": torch.zeros(2)}}, tmp_path / "w.safetensors",
                      max_file_bytes=4)
+    with pytest.raises(ValueError, match="a row of it is 120 bytes"):
+        save_weights({**state, "guide": {"row": tensors["row"]}}, tmp_path / "w.safetensors",
+                     max_file_bytes=100)
+
+
+@pytest.mark.parametrize("blocks", [
+    {"w#0": torch.zeros(2, 3), "w#1": torch.zeros(2, 4)},   # rows of other lengths
+    {"w#0": torch.zeros(2, 3), "w#01": torch.zeros(2, 3)},  # not the number 1 as written
+    {"w#1": torch.zeros(2, 3)},                             # no first block
+    {"w#0": torch.zeros(2), "w#1": torch.zeros(2, dtype=torch.float64)},
+    {"w#0": torch.tensor(1.0)},                             # a scalar is no block of rows
+    {"w": torch.zeros(2), "w#0": torch.zeros(2)},           # whole and in blocks
+])
+def test_blocks_of_rows_that_do_not_fit_together_are_refused(tmp_path, blocks):
+    fields = {"format": 1, "epoch": 3, "parts": ["guide"], "config": "{}", "data_source": "x",
+              "checksum": "c", "shards": {"guide": 2}}
+    save_tensors(tmp_path / "weights.safetensors", {}, {"ppvae": json.dumps(fields)})
+    names = sorted(blocks)
+    for i, group in enumerate(([names[0]], names[1:]), 1):
+        save_tensors(tmp_path / f"weights.guide.{i}-of-2.safetensors",
+                     {k: blocks[k] for k in group},
+                     {"ppvae_part": "guide", "ppvae_shard": f"{i}/2"})
+    with pytest.raises(RunError, match="cannot read"):
+        load_weights(tmp_path / "weights.safetensors")
+
+
+def test_a_weights_file_may_not_claim_too_many_shards(tmp_path):
+    fields = {"format": 1, "epoch": 3, "parts": ["guide"], "config": "{}", "data_source": "x",
+              "checksum": "c", "shards": {"guide": 10**12}}
+    save_tensors(tmp_path / "weights.safetensors", {}, {"ppvae": json.dumps(fields)})
+    with pytest.raises(RunError, match="bad 'shards' field"):
+        load_weights(tmp_path / "weights.safetensors")
 
 
 def test_a_limit_that_is_not_positive_is_exit_2(tmp_path, capsys):

@@ -29,9 +29,15 @@ def test_the_pretrained_m1m2_classifier_gives_its_recorded_test_error(data_dir, 
     assert run.metrics[-1]["epoch"] == best["epoch"]
     data = run.load_data(data_dir)
     error = (run.predict(data.x_test) != data.y_test).float().mean().item()
-    assert error == pytest.approx(best["test_error"], abs=1e-9)
+    assert error == pytest.approx(best["test_error"], abs=2.5e-4)  # 2 near-ties may flip
     assert error < 0.06  # trained with 100 labels; chance is 0.9
     assert main(["evaluate", "pretrained/m1m2_mnist_l100", "--k", "1", "--no-progress",
                  "--data-dir", str(data_dir)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("test error"))
     assert f"{100 * error:.2f}%" in line
+
+
+def test_every_pretrained_file_is_under_1_mib():
+    files = [f for f in (REPO / "pretrained").rglob("*") if f.is_file()]
+    assert files and all(f.stat().st_size < 2**20 for f in files), max(
+        files, key=lambda f: f.stat().st_size)
