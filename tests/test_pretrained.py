@@ -41,3 +41,15 @@ def test_every_pretrained_file_is_under_1_mib():
     files = [f for f in (REPO / "pretrained").rglob("*") if f.is_file()]
     assert files and all(f.stat().st_size < 2**20 for f in files), max(
         files, key=lambda f: f.stat().st_size)
+
+
+@pytest.mark.usefixtures("pretrained")
+def test_the_pretrained_burda_vae_gives_its_recorded_test_elbo(data_dir):
+    run = load("pretrained/mnist_vae_burda")
+    last = run.metrics[-1]
+    assert last["epoch"] == run.config.train.epochs == 3280
+    out = run.evaluate(k=2, data_dir=data_dir)
+    assert out["n_test"] == 10_000
+    # one draw of z per image: the recorded and the new estimate differ by Monte Carlo noise
+    assert out["test_elbo"] == pytest.approx(last["test_elbo"], abs=0.2)
+    assert out["test_elbo"] > -92  # a trained VAE; an untrained one is below -500
