@@ -65,6 +65,10 @@ class TrainConfig:
     gradients, ``rows`` its batch and N the rows of the epoch's steps, so an epoch adds the
     prior once (as the weight priors of Kingma et al.'s code): Adam's coupled weight decay,
     ``1 / (N s²)`` per row of the step. It may change when a run resumes.
+    ``clip_grad``: clip every gradient element to ± this times the step's rows, that is the
+    gradient of the loss per row to ± this, before the optimizer steps (0: no clipping;
+    PyTorch Lightning's ``gradient_clip_val`` with ``gradient_clip_algorithm="value"`` on a
+    mean loss). It may change when a run resumes.
     """
 
     elbo: str = "trace"
@@ -86,6 +90,7 @@ class TrainConfig:
     eval_every: int = 1
     kl_warmup: int = 0
     weight_prior: float = 0.0
+    clip_grad: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
@@ -97,21 +102,23 @@ class TrainConfig:
                      "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"train.lr must be a finite number > 0; got {self.lr}")
-        if not (math.isfinite(self.adam_eps) and self.adam_eps > 0):
-            raise ConfigError(f"train.adam_eps must be a finite number > 0; got {self.adam_eps}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
-        if not (math.isfinite(self.weight_prior) and self.weight_prior >= 0):
-            raise ConfigError("train.weight_prior must be a finite number >= 0 (0: none); got "
-                              f"{self.weight_prior}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema must be in [0, 1) (0 = no averaging); got {self.ema}")
+        self._check_reals()
         ELBOS.entry(self.elbo)
         self._check_warmup()
+
+    def _check_reals(self) -> None:
+        for name in ("lr", "adam_eps"):
+            if not (math.isfinite(v := getattr(self, name)) and v > 0):
+                raise ConfigError(f"train.{name} must be a finite number > 0; got {v}")
+        for name in ("weight_prior", "clip_grad"):
+            if not (math.isfinite(v := getattr(self, name)) and v >= 0):
+                raise ConfigError(f"train.{name} must be a finite number >= 0 (0: none); got {v}")
 
     def _check_warmup(self) -> None:
         if self.kl_warmup < 0:

@@ -154,6 +154,7 @@ def sgd_epoch(
     on_step: Callable[[float], None] | None = None,
     after_step: Callable[[], None] | None = None,
     decay_per_row: float = 0.0,
+    clip_per_row: float = 0.0,
 ) -> float:
     """One pass of SVI steps over ``x`` in the order ``perm``; returns the summed loss.
 
@@ -162,7 +163,8 @@ def sgd_epoch(
     Raises :class:`NonFiniteLoss` before stepping on a bad loss. ``after_step`` runs after
     every optimizer step (e.g. a parameter average's update). ``decay_per_row``: each step's
     Adam weight decay is this times its global batch's rows (a weight prior, see
-    ``TrainConfig.weight_prior``).
+    ``TrainConfig.weight_prior``); ``clip_per_row`` > 0 clips every gradient element to
+    ± this times those rows (``TrainConfig.clip_grad``).
     """
     ctx = ctx or Context()
     params = [p for group in optim.param_groups for p in group["params"]]
@@ -184,6 +186,8 @@ def sgd_epoch(
         value = ctx.sum_gradients(params, value)
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value, detail)
+        if clip_per_row:
+            torch.nn.utils.clip_grad_value_(params, clip_per_row * idx.numel())
         optim.step()
         if after_step is not None:
             after_step()
@@ -322,7 +326,7 @@ def run_epoch(epoch: int, cfg: RunConfig, data: TensorData, pair: Pair, objectiv
     try:
         total = sgd_epoch(pair, objective, state.optim, x, perm, t.batch_size, ctx, hooks.step,
                           average.update if average is not None else None,
-                          1 / (n * t.weight_prior**2) if t.weight_prior else 0.0)
+                          1 / (n * t.weight_prior**2) if t.weight_prior else 0.0, t.clip_grad)
     except NonFiniteLoss as exc:
         raise TrainingDiverged(epoch, exc.step, exc.value, kept, exc.detail) from None
     seconds = time.perf_counter() - tic

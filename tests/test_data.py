@@ -12,6 +12,7 @@ from ppvae.data import data_root, load_data
 from ppvae.data.frey import FreyOptions
 from ppvae.data.mnist import MNISTOptions
 from ppvae.data.toy2d import Toy2dOptions
+from ppvae.errors import ConfigError
 
 
 def test_mnist_grey(data_dir):
@@ -35,6 +36,24 @@ def test_mnist_dynamic_binarization(data_dir):
     assert not torch.equal(e1, e2), "each epoch draws a fresh binarization"
     # the draws are Bernoulli(grey level): their mean matches the grey levels
     assert abs(e1.mean().item() - d.x_train.mean().item()) < 0.01
+
+
+def test_mnist_hold_out_leaves_out_the_last_training_images(data_dir):
+    full = load_data(Component("mnist", MNISTOptions(n_train=500, n_test=10)), data_dir)
+    kept = load_data(Component("mnist", MNISTOptions(n_train=500, n_test=10, hold_out=120)),
+                     data_dir)
+    assert kept.x_train.shape == (380, 784)
+    assert torch.equal(kept.x_train, full.x_train[:380])
+    assert torch.equal(kept.y_train, full.y_train[:380])
+    assert torch.equal(kept.x_test, full.x_test)
+    everything = load_data(Component("mnist", MNISTOptions(n_test=10, hold_out=10000)), data_dir)
+    assert everything.x_train.shape == (50000, 784)
+
+
+@pytest.mark.parametrize(("n_train", "hold_out"), [(500, 500), (None, 60000), (500, -1)])
+def test_mnist_hold_out_out_of_range_is_refused(n_train, hold_out):
+    with pytest.raises(ConfigError, match="data.hold_out must be in 0.."):
+        MNISTOptions(n_train=n_train, hold_out=hold_out).validate()
 
 
 def test_frey(data_dir):

@@ -9,7 +9,7 @@ from ppvae.api import prepare
 from ppvae.config import Component
 from ppvae.data import load_data
 from ppvae.data.features import BINARIZE_SEED, VAEFeaturesOptions
-from ppvae.data.mnist import binarize_fixed
+from ppvae.data.mnist import MNISTOptions, binarize_fixed
 from ppvae.errors import ConfigError, RunError
 
 STAGE1 = """
@@ -72,6 +72,25 @@ def test_features_are_the_encoder_moments_and_sampled_per_epoch(tmp_path, stage1
     means = load_data(Component("vae_features", VAEFeaturesOptions(run=str(run), sample=False)),
                       data_dir)
     assert torch.equal(means.train_epoch(g), means.x_train)
+
+
+def test_features_cover_the_images_the_vae_held_out(tmp_path, data_dir):
+    from ppvae import load
+    from ppvae.latent import encode_moments
+
+    config = tmp_path / "m1_held.toml"
+    config.write_text(STAGE1.replace('pixels = "binarized"', 'pixels = "grey"\nhold_out = 150'))
+    run = tmp_path / "m1"
+    comp = Component("vae_features", VAEFeaturesOptions(run=str(run), stage1=str(config)))
+    prepare(comp, data_dir)
+    m1 = load(run)
+    assert m1.load_data(data_dir).x_train.shape[0] == 250  # what M1 trained on
+    data = load_data(comp, data_dir)
+    assert data.x_train.shape == (400, 3)  # features for all 400, the held-out 150 too
+    grey = load_data(Component("mnist", MNISTOptions(n_train=400, n_test=100)), data_dir)
+    loc, sd = encode_moments(m1.pair, grey.x_train)
+    torch.testing.assert_close(data.x_train, loc)
+    torch.testing.assert_close(data.train_noise, sd)
 
 
 def test_unfinished_feature_run_is_resumed(tmp_path, stage1, data_dir):

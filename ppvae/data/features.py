@@ -80,6 +80,8 @@ def _encode(opts: VAEFeaturesOptions, root: str | os.PathLike[str] | None,
     data = run.config.data
     if opts.inputs == "grey" and getattr(data.options, "pixels", None) == "binarized":
         data = replace(data, options=replace(data.options, pixels="grey"))
+    if getattr(data.options, "hold_out", 0):  # features cover the images the VAE did not see
+        data = replace(data, options=replace(data.options, hold_out=0))
     base = load_data(data, root, download)
     x_train = base.x_train
     if base.dynamic_binarize:  # the encoder saw binary images: give it one fixed draw

@@ -22,18 +22,26 @@ RAW_FILES = [
 
 @dataclass(frozen=True)
 class MNISTOptions:
-    """``pixels``: grey levels or a fresh binarization each epoch; optional subsets."""
+    """``pixels``: grey levels or a fresh binarization each epoch; ``n_train``, ``n_test``:
+    the first images only; ``hold_out``: the last this many of those training images are
+    left out of training, unseen (the validation images of a semi-supervised run on this
+    run's features: ``semi.n_valid``); features made from the run still cover them."""
 
     pixels: Literal["grey", "binarized"] = "grey"
     n_train: int | None = None
     n_test: int | None = None
     test_binarize_seed: int = 0
+    hold_out: int = 0
 
     def validate(self) -> None:
         for name, limit in (("n_train", 60000), ("n_test", 10000)):
             v = getattr(self, name)
             if v is not None and not 1 <= v <= limit:
                 raise ConfigError(f"data.{name} must be in 1..{limit}; got {v}")
+        rows = 60000 if self.n_train is None else self.n_train
+        if not 0 <= self.hold_out < rows:
+            raise ConfigError(f"data.hold_out must be in 0..{rows - 1} (it leaves at least one "
+                              f"of the {rows} training images); got {self.hold_out}")
 
 
 def _torchvision_mnist(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, ...]:
@@ -62,10 +70,11 @@ def binarize_fixed(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 @DATASETS.register("mnist", config=MNISTOptions)
 def load_mnist(opts: MNISTOptions, root: Path, download: bool) -> TensorData:
-    """MNIST 60k/10k, 28x28 flattened to 784, labels 0..9."""
+    """MNIST 60k/10k (less what the options leave out), 28x28 flattened to 784, labels 0..9."""
     xtr, ytr = _torchvision_mnist(root, True, download)
     xte, yte = _torchvision_mnist(root, False, download)
-    xtr = xtr[: opts.n_train].reshape(-1, 784).float().div_(255.0)
+    keep = (60000 if opts.n_train is None else opts.n_train) - opts.hold_out
+    xtr = xtr[:keep].reshape(-1, 784).float().div_(255.0)
     xte = xte[: opts.n_test].reshape(-1, 784).float().div_(255.0)
     binarized = opts.pixels == "binarized"
     if binarized:
@@ -75,7 +84,7 @@ def load_mnist(opts: MNISTOptions, root: Path, download: bool) -> TensorData:
         spec=DataSpec(x_dim=784, image_shape=(28, 28), num_classes=10),
         x_train=xtr,
         x_test=xte,
-        y_train=ytr[: opts.n_train].clone(),
+        y_train=ytr[:keep].clone(),
         y_test=yte[: opts.n_test].clone(),
         dynamic_binarize=binarized,
     )
