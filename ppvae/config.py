@@ -68,7 +68,9 @@ class TrainConfig:
     ``clip_grad``: clip every gradient element to ± this times the step's rows, that is the
     gradient of the loss per row to ± this, before the optimizer steps (0: no clipping;
     PyTorch Lightning's ``gradient_clip_val`` with ``gradient_clip_algorithm="value"`` on a
-    mean loss). It may change when a run resumes.
+    mean loss). With ``[semi]`` the step's rows are its unlabelled rows. The weight prior is
+    added by the optimizer, after clipping, so it is never clipped. It may change when a run
+    resumes.
     """
 
     elbo: str = "trace"

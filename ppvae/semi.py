@@ -154,7 +154,7 @@ def semi_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context
     y_train = data.y_train
     if y_train is None:
         raise ConfigError("semi-supervised training needs a dataset with labels")
-    split = split_for(cfg.semi, y_train.cpu(), data.spec.num_classes)
+    split = split_for(cfg.semi, y_train.cpu(), data.spec.num_classes, data.held_out)
     t = cfg.train
     x_valid = data.fixed_draw(data.x_train[split.valid.to(data.x_train.device)], t.seed)
     labelled = split.labelled
@@ -172,9 +172,10 @@ def semi_objective(cfg: RunConfig, pair: Pair, data: TensorData, ctx: Context
     )
 
 
-def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | None
-              ) -> LabelSplit:
-    """The label split a config asks for."""
+def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | None,
+              held_out: int = 0) -> LabelSplit:
+    """The label split a config asks for; ``held_out``: the last training rows the run that
+    made the data never saw (0: it saw them all), which must cover the validation images."""
     from ppvae.data.labels import label_split
 
     if y_train is None or not num_classes:
@@ -186,5 +187,11 @@ def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | 
         raise ConfigError(
             f"semi.labels = {cfg.labels} leaves no unlabelled images: there are "
             f"{y_train.shape[0] - cfg.n_valid} training images outside the validation set"
+        )
+    if 0 < held_out < cfg.n_valid:
+        raise ConfigError(
+            f"the features' VAE held out only its last {held_out} training images "
+            f"(data.hold_out) but semi.n_valid = {cfg.n_valid}: it saw some validation images; "
+            f"train it with data.hold_out = {cfg.n_valid}, or hold out none"
         )
     return label_split(y_train, cfg.labels, cfg.label_seed, cfg.n_valid, num_classes)

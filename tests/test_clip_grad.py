@@ -14,12 +14,12 @@ from ppvae.guides import NormalGuide, NormalGuideOptions
 from ppvae.models import VAE, VAEOptions
 from ppvae.objectives import ElboObjective
 from ppvae.pair import Pair, checked
-from ppvae.train import make_optimizer, sgd_epoch
+from ppvae.train import sgd_epoch
 from tests.test_resume import CFG
 
 
-def gradients(clip_per_row: float) -> list[torch.Tensor]:
-    """The gradients the optimizer stepped on, one step of 4 rows from fixed weights."""
+def step(clip_per_row: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient and the step SGD (lr 1) took, one step of 4 rows from fixed weights."""
     spec = DataSpec(x_dim=6)
     x = (torch.rand(4, 6, generator=torch.Generator().manual_seed(2)) < 0.5).float()
     pyro.clear_param_store()
@@ -29,20 +29,31 @@ def gradients(clip_per_row: float) -> list[torch.Tensor]:
     with torch.no_grad():
         for p in pair.parameters():
             p.copy_(0.3 * torch.randn(p.shape, generator=weights))
-    optim = make_optimizer(pair.parameters(), lr=0.05)
+    before = torch.cat([p.detach().flatten() for p in pair.parameters()])
+    optim = torch.optim.SGD(pair.parameters(), lr=1.0)
     pyro.set_rng_seed(5)
     sgd_epoch(pair, ElboObjective(make_elbo("meanfield")), optim, x, torch.arange(4), 4,
               clip_per_row=clip_per_row)
-    return [p.grad.detach().clone() for p in pair.parameters()]
+    after = torch.cat([p.detach().flatten() for p in pair.parameters()])
+    grad = torch.cat([p.grad.flatten() for p in pair.parameters()])
+    return grad, before - after
 
 
 def test_clip_grad_clamps_each_element_to_clip_times_rows():
-    plain = torch.cat([g.flatten() for g in gradients(0.0)])
-    clipped = torch.cat([g.flatten() for g in gradients(0.1)])
+    plain, plain_step = step(0.0)
+    torch.testing.assert_close(plain_step, plain)
+    clipped, clipped_step = step(0.1)
     bound = 0.1 * 4
     over = plain.abs() > bound
     assert 0 < int(over.sum()) < plain.numel()  # some elements clipped, some not
     torch.testing.assert_close(clipped, plain.clamp(-bound, bound))
+    torch.testing.assert_close(clipped_step, plain.clamp(-bound, bound))  # clipped, then stepped
+
+
+@pytest.mark.parametrize("value", [0.0, 5.0])
+def test_clip_grad_zero_or_positive_is_accepted(value):
+    cfg = from_dict({**CFG, "train": {**CFG["train"], "clip_grad": value}})
+    assert cfg.train.clip_grad == value
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])

@@ -26,7 +26,7 @@ STEPS_PER_EPOCH, BATCH = 20, 32
 
 
 def config(path: Path, guide: str = "delta_test", epochs: int = 1, n_train: int = 640,
-           batch: int = BATCH) -> Path:
+           batch: int = BATCH, train_extra: str = "") -> Path:
     path.write_text(f"""
 name = "ddp"
 plugins = ["tests.delta_plugin"]
@@ -51,6 +51,7 @@ epochs = {epochs}
 batch_size = {batch}
 lr = 0.01
 device = "cpu"
+{train_extra}
 """)
     return path
 
@@ -118,11 +119,20 @@ def in_repo(monkeypatch):
     monkeypatch.chdir(REPO)  # the plugin is named as a module of the checkout
 
 
+CLIPPED = "clip_grad = 0.02\nweight_prior = 1.0"  # per-row clipping and the prior, summed
+
+
 @pytest.mark.usefixtures("in_repo")
-def test_two_processes_reach_what_one_process_reaches(tmp_path):
-    cfg = config(tmp_path / "c.toml")
+@pytest.mark.parametrize("train_extra", ["", CLIPPED])
+def test_two_processes_reach_what_one_process_reaches(tmp_path, train_extra):
+    cfg = config(tmp_path / "c.toml", train_extra=train_extra)
     one = fit(cfg, out=tmp_path / "one")
     assert len(one.metrics) == 1 and one.metrics[0]["epoch"] == 1  # 20 steps of batch 32
+    if train_extra:  # the clipping binds: without it the run ends elsewhere
+        plain = fit(config(tmp_path / "p.toml", train_extra="weight_prior = 1.0"),
+                    out=tmp_path / "plain")
+        assert plain.metrics[0]["train_elbo"] != pytest.approx(one.metrics[0]["train_elbo"],
+                                                                rel=1e-3)
     finish(torchrun(2, ["train", "--config", str(cfg), "--out", str(tmp_path / "two")]))
     assert_same_run(tmp_path / "one", tmp_path / "two")
     assert not (tmp_path / "two" / ".metrics.jsonl.tmp").exists()

@@ -87,10 +87,25 @@ def test_features_cover_the_images_the_vae_held_out(tmp_path, data_dir):
     assert m1.load_data(data_dir).x_train.shape[0] == 250  # what M1 trained on
     data = load_data(comp, data_dir)
     assert data.x_train.shape == (400, 3)  # features for all 400, the held-out 150 too
+    assert data.held_out == 150
     grey = load_data(Component("mnist", MNISTOptions(n_train=400, n_test=100)), data_dir)
     loc, sd = encode_moments(m1.pair, grey.x_train)
     torch.testing.assert_close(data.x_train, loc)
     torch.testing.assert_close(data.train_noise, sd)
+
+
+@pytest.mark.parametrize(("held_out", "ok"), [(0, True), (99, False), (100, True), (150, True)])
+def test_validation_images_must_be_held_out_from_the_features_vae(held_out, ok):
+    from ppvae.config import SemiConfig
+    from ppvae.semi import split_for
+
+    y = torch.arange(400) % 10
+    cfg = SemiConfig(labels=20, n_valid=100)
+    if ok:
+        assert split_for(cfg, y, 10, held_out).valid.tolist() == list(range(300, 400))
+    else:
+        with pytest.raises(ConfigError, match="held out only its last 99 training images"):
+            split_for(cfg, y, 10, held_out)
 
 
 def test_unfinished_feature_run_is_resumed(tmp_path, stage1, data_dir):

@@ -33,6 +33,8 @@ class TensorData:
     ``x_train + train_noise * N(0, 1)`` (features drawn from an encoder's q(z|x)).
     ``source``: for data derived from another run, which state of it (recorded with runs
     trained on the data, and checked when they are resumed or evaluated).
+    ``held_out``: for such data, how many of the last training rows that run never trained
+    on (its ``data.hold_out``).
     """
 
     name: str
@@ -44,6 +46,7 @@ class TensorData:
     dynamic_binarize: bool = False
     train_noise: torch.Tensor | None = None
     source: str = ""
+    held_out: int = 0
 
     def train_epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training inputs for one epoch: a fresh Bernoulli draw if dynamically binarized,

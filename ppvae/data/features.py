@@ -29,7 +29,8 @@ class VAEFeaturesOptions:
     on the means; validation and test always use the means); ``min_std``: keep only the
     active units, the features whose posterior mean varies over the training images with a
     standard deviation of at least this (0.1 is Burda et al.'s variance > 0.01; 0 keeps
-    all); ``inputs``: what the encoder reads from binarized MNIST, one fixed binarization
+    all; the std is taken over all training images, those the VAE held out included, never
+    their labels); ``inputs``: what the encoder reads from binarized MNIST, one fixed binarization
     of every image (``binarized``) or its grey levels (``grey``, as Kingma et al.'s code
     does); other data are read as they are."""
 
@@ -107,7 +108,7 @@ def active_unit_mask(loc_train: torch.Tensor, min_std: float) -> torch.Tensor:
 @DATASETS.register("vae_features", config=VAEFeaturesOptions)
 def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> TensorData:
     """Mean (and std) of q(z|x) under a trained VAE run, with the base data's labels."""
-    _, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
+    run, base, loc_train, sd_train, loc_test = _encode(opts, root, download)
     keep = active_unit_mask(loc_train, opts.min_std)
     kept = int(keep.sum())
     units = "" if opts.min_std == 0 else f", {kept} of {keep.numel()} units"
@@ -121,6 +122,7 @@ def load_vae_features(opts: VAEFeaturesOptions, root: Path, download: bool) -> T
         y_train=base.y_train,
         y_test=base.y_test,
         train_noise=sd_train[:, keep] if opts.sample else None,
+        held_out=int(getattr(run.config.data.options, "hold_out", 0)),
     )
 
 
