@@ -61,6 +61,24 @@ def small_batch(x_dim: int = 6, n: int = 8) -> torch.Tensor:
     return torch.rand(n, x_dim, generator=torch.Generator().manual_seed(1))
 
 
+def fixed_pair(x: torch.Tensor):
+    """A small Bernoulli VAE pair for ``x`` (6 columns) with fixed weights, the store cleared."""
+    from ppvae.data.base import DataSpec
+    from ppvae.guides import NormalGuide, NormalGuideOptions
+    from ppvae.models import VAE, VAEOptions
+    from ppvae.pair import Pair, checked
+
+    spec = DataSpec(x_dim=6)
+    pyro.clear_param_store()  # PyroModules read their parameters through it
+    pair = checked(Pair(VAE(VAEOptions(z_dim=3, hidden=(8,)), spec),
+                        NormalGuide(NormalGuideOptions(z_dim=3, hidden=(8,)), spec)), x)
+    weights = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in pair.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=weights))
+    return pair
+
+
 def pytest_collection_modifyitems(config, items):
     """GPU tests are not run without CUDA: deselected, and said so in the summary."""
     if torch.cuda.is_available():

@@ -7,28 +7,18 @@ import pytest
 import torch
 
 from ppvae.config import from_dict
-from ppvae.data.base import DataSpec
 from ppvae.elbos import make_elbo
 from ppvae.errors import ConfigError
-from ppvae.guides import NormalGuide, NormalGuideOptions
-from ppvae.models import VAE, VAEOptions
 from ppvae.objectives import ElboObjective
-from ppvae.pair import Pair, checked
 from ppvae.train import sgd_epoch
+from tests.conftest import fixed_pair
 from tests.test_resume import CFG
 
 
 def step(clip_per_row: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The gradient and the step SGD (lr 1) took, one step of 4 rows from fixed weights."""
-    spec = DataSpec(x_dim=6)
     x = (torch.rand(4, 6, generator=torch.Generator().manual_seed(2)) < 0.5).float()
-    pyro.clear_param_store()
-    pair = checked(Pair(VAE(VAEOptions(z_dim=3, hidden=(8,)), spec),
-                        NormalGuide(NormalGuideOptions(z_dim=3, hidden=(8,)), spec)), x)
-    weights = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in pair.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=weights))
+    pair = fixed_pair(x)
     before = torch.cat([p.detach().flatten() for p in pair.parameters()])
     optim = torch.optim.SGD(pair.parameters(), lr=1.0)
     pyro.set_rng_seed(5)

@@ -8,14 +8,12 @@ import torch
 
 from ppvae import fit
 from ppvae.config import from_dict
-from ppvae.data.base import DataSpec
 from ppvae.elbos import make_elbo
 from ppvae.errors import ConfigError
-from ppvae.guides import NormalGuide, NormalGuideOptions
-from ppvae.models import VAE, VAEOptions
 from ppvae.objectives import ElboObjective
-from ppvae.pair import Pair, checked
+from ppvae.pair import Pair
 from ppvae.train import make_optimizer, sgd_epoch
+from tests.conftest import fixed_pair
 from tests.test_resume import CFG
 
 
@@ -33,15 +31,8 @@ class PenalizedObjective(ElboObjective):
 
 def trained(objective: ElboObjective, decay_per_row: float) -> list[torch.Tensor]:
     """Parameters after one pass of 3 steps (batches of 4, 4 and 2 rows) from fixed weights."""
-    spec = DataSpec(x_dim=6)
     x = (torch.rand(10, 6, generator=torch.Generator().manual_seed(2)) < 0.5).float()
-    pyro.clear_param_store()  # PyroModules read their parameters through it
-    pair = checked(Pair(VAE(VAEOptions(z_dim=3, hidden=(8,)), spec),
-                        NormalGuide(NormalGuideOptions(z_dim=3, hidden=(8,)), spec)), x)
-    weights = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in pair.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=weights))
+    pair = fixed_pair(x)
     optim = make_optimizer(pair.parameters(), lr=0.05)
     pyro.set_rng_seed(5)  # the same z draws in every call
     sgd_epoch(pair, objective, optim, x, torch.arange(10), 4, decay_per_row=decay_per_row)
