@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-epoch", type=int, action="append",
                    help="put SGD steps on the x axis (epochs times this); once for every run, "
                         "or once per --run, in their order")
+    p.add_argument("--max-epoch", type=int, default=None,
+                   help="draw every run to this epoch only (runs of unequal length)")
     p.add_argument("--title",
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
     args = p.parse_args(argv)
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(steps) not in (1, len(args.run)) or min(steps) < 1:
         p.error(f"give --steps-per-epoch (>= 1) once, or once per --run ({len(args.run)}); "
                 f"got {steps}")
+    if args.max_epoch is not None and args.max_epoch < 1:
+        p.error(f"--max-epoch must be >= 1; got {args.max_epoch}")
     styles = ["o-", "s--", "^:", "d-."]
     for k, item in enumerate(args.run):
         label, _, run = item.rpartition("=")
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
         for i, metric in enumerate(metrics):
             scale = 100.0 if metric.endswith("_error") else 1.0
-            got = [r for r in rows if metric in r]  # epochs without evaluation have none
+            got = [r for r in rows if metric in r  # epochs without evaluation have none
+                   and (args.max_epoch is None or r["epoch"] <= args.max_epoch)]
             name = f"ppvae {label}" + (f", {LABELS[metric].split(' (')[0]}"
                                        if len(metrics) > 1 else "")
             ax.plot([r["epoch"] * per for r in got], [scale * r[metric] for r in got],

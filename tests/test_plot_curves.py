@@ -26,7 +26,22 @@ def test_each_run_can_have_its_own_steps_per_epoch(tmp_path):
     assert out.stat().st_size > 1000
 
 
+def test_max_epoch_cuts_every_run(tmp_path, monkeypatch):
+    import benchmarks.plot_curves as plot_curves
+
+    made = []
+    real = plot_curves.subplots
+    monkeypatch.setattr(plot_curves, "subplots", lambda size: made.append(real(size)) or made[-1])
+    a, b = fake_run(tmp_path / "a", 6), fake_run(tmp_path / "b", 3)
+    assert main(["--run", f"a={a}", "--run", f"b={b}", "--metric", "valid_error",
+                 "--max-epoch", "4", "--no-ref", "--ylim", "0", "60",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    ax = made[0][1]
+    assert [list(line.get_xdata()) for line in ax.lines] == [[1, 2, 3, 4], [1, 2, 3]]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
+    (["--max-epoch", "0"], "--max-epoch must be >= 1"),
     (["--steps-per-epoch", "1", "--steps-per-epoch", "2", "--steps-per-epoch", "3"],
      "once per --run"),
     (["--steps-per-epoch", "0"], "once per --run"),
