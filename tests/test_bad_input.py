@@ -232,6 +232,7 @@ def test_damaged_mnist_files_are_named_as_damaged(damage, tmp_path, data_dir, ca
     assert "download failed" not in err
 
 
+@pytest.mark.slow  # two ppvae processes
 def test_two_trainings_started_at_once_on_one_folder(tmp_path):
     import os
     import subprocess

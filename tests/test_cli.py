@@ -68,6 +68,7 @@ def test_manifold_refuses_a_50d_latent(tmp_path, data_dir, capsys):
     assert "z_dim=50" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a ppvae process
 def test_python_entry_point_runs_as_a_process():
     import subprocess
     import sys
@@ -78,6 +79,7 @@ def test_python_entry_point_runs_as_a_process():
     assert "models:" in proc.stdout
 
 
+@pytest.mark.slow  # a ppvae process
 @pytest.mark.parametrize("keep", [False, True])
 def test_keep_freed_memory_is_an_option_and_says_so(tmp_path, data_dir, keep):
     """``--keep-freed-memory`` sets glibc's malloc to keep freed memory, and says so; without

@@ -52,6 +52,7 @@ def test_a_damaged_cache_is_measured_again(tmp_path, monkeypatch):
     assert len(calls) == 6
 
 
+@pytest.mark.slow  # two probe processes
 def test_the_probe_measures_once_and_remembers(tmp_path):
     cache = tmp_path / "cpu_kernels.json"
     first = cpukernels.probe(cache)
@@ -63,6 +64,7 @@ def test_the_probe_measures_once_and_remembers(tmp_path):
     assert cpukernels.probe(cache)["gain"] == 123.0
 
 
+@pytest.mark.slow  # a ppvae process
 @pytest.mark.usefixtures("data_dir")
 def test_the_command_restarts_with_the_chosen_kernels(tmp_path):
     import os

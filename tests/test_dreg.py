@@ -74,6 +74,7 @@ def z_scores(ref: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     return diff.mean(0) / (diff.std(0) / diff.shape[0] ** 0.5)
 
 
+@pytest.mark.slow  # 1,200 gradient draws
 def test_guide_gradient_is_unbiased_with_lower_variance():
     pair, x = perturbed_pair()
     ref, dreg = paired_draws(DReG_IWAE_ELBO(num_particles=K), pair, x)

@@ -49,6 +49,7 @@ def test_value_and_gradient_equal_the_explicit_sum_with_analytic_kl():
             torch.testing.assert_close(got, exp, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # 800 draws of the loss
 def test_same_mean_as_enum_with_lower_variance():
     pair = small_m2()
     x = (torch.rand(16, 12, generator=torch.Generator().manual_seed(2)) < 0.5).float()

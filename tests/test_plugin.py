@@ -141,6 +141,7 @@ def test_user_pair_trains_through_the_cli(tmp_path):
     assert "test log p(x)" in evaluated.stdout and (tmp_path / "imported.txt").exists()
 
 
+@pytest.mark.slow  # two ppvae processes
 def test_plugin_given_as_a_file_path(tmp_path):
     (tmp_path / "pair_in_one.py").write_text(
         textwrap.dedent(USER_MODEL).replace('"laplace_vae"', '"laplace_vae_file"')

@@ -21,6 +21,7 @@ def pretrained(tmp_path, monkeypatch):
     return tmp_path / "pretrained"
 
 
+@pytest.mark.slow  # the 10,000 test images
 @pytest.mark.usefixtures("pretrained")
 def test_the_pretrained_m1m2_classifier_gives_its_recorded_test_error(data_dir, capsys):
     run = load("pretrained/m1m2_mnist_l100")
@@ -43,6 +44,7 @@ def test_every_pretrained_file_is_under_1_mib():
         files, key=lambda f: f.stat().st_size)
 
 
+@pytest.mark.slow  # the 10,000 test images
 @pytest.mark.usefixtures("pretrained")
 def test_the_pretrained_burda_vae_gives_its_recorded_test_elbo(data_dir):
     run = load("pretrained/mnist_vae_burda")
