@@ -81,9 +81,9 @@ ppvae ssl --config configs/m1m2_kingma.toml --labels 100 --seed 0 --out runs/m1m
 python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 100 \
     --run "m1m2_kingma, seed 0=runs/m1m2k_l100_s0" --ref 3.33 --ylim 0 16 \
     --title "M1+M2, 100 labels, m1m2_kingma: validation and test error" --out docs/m1m2_kingma_l100_steps.png
-# the same with the 14 strong units only (data.min_std = 0.3), to epoch 285
+# the same with the 14 strong units only (data.min_std = 0.3), to epoch 580
 ppvae ssl --config configs/m1m2_kingma.toml --labels 100 --seed 0 --set data.min_std=0.3 --out runs/m1m2k_ms03_l100_s0
-python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 100 --max-epoch 285 \
+python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 100 --max-epoch 580 \
     --run "m1m2_kingma, 26 units (min_std 0.1)=runs/m1m2k_l100_s0" \
     --run "m1m2_kingma, 14 units (min_std 0.3)=runs/m1m2k_ms03_l100_s0" --ref 3.33 --ylim 0 20 \
     --title "M1+M2, 100 labels, seed 0: all active units or the 14 strong ones" --out docs/m1m2_kingma_units_l100.png
