@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     cfg = load_config(CONFIG)
     data = load_data(cfg.data, args.data_dir)
-    split = label_split(data.y_train, cfg.semi.labels, cfg.semi.label_seed, cfg.semi.n_valid, 10)
+    split = label_split(data.y_train, cfg.semi.labels, cfg.semi.label_seed, cfg.semi.n_valid, 10,
+                        cfg.semi.label_rng)
     x_u_full = data.x_train[split.unlabelled]
     n = int(len(x_u_full) * args.fraction)
     x_u, scale = x_u_full[:n].contiguous(), len(x_u_full) / n

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         classes = run.spec.num_classes
         if data.y_train is None or data.y_test is None or not classes:
             raise ConfigError(f"{args.run}'s data have no labels")
-        split = label_split(data.y_train, semi.labels, semi.label_seed, semi.n_valid, classes)
+        split = label_split(data.y_train, semi.labels, semi.label_seed, semi.n_valid, classes,
+                            semi.label_rng)
         with torch.no_grad():
             p_train, p_test = run.predict(data.x_train), run.predict(data.x_test)
         test_block = max(1, data.n_test // 10)

@@ -138,8 +138,11 @@ class SemiConfig:
     """Semi-supervised training: which labels are kept, and the classification term.
 
     ``labels`` examples (the same number per class, drawn by ``label_seed``) keep their
-    labels; the last ``n_valid`` training examples are held out for validation; the rest
-    are unlabelled. Each step adds a batch of ``labelled_batch_size`` labelled examples;
+    labels; ``label_rng`` picks the generator of that draw: ``torch`` (the default) or
+    ``numpy`` (numpy's shuffle of each class's indices after ``numpy.random.seed``, which
+    reproduces the labelled sets of public PyTorch M1+M2 code); the last ``n_valid``
+    training examples are held out for validation; the rest are unlabelled. Each step adds
+    a batch of ``labelled_batch_size`` labelled examples;
     the classification term ``alpha * N / labels * -log q(y|x)`` (Kingma et al. 2014) is
     read from the guide's site ``label_site``. ``labelled_weight`` multiplies the labelled
     ELBO's share (1 = the whole-data bound; larger binds the decoder's ``y`` to the classes
@@ -152,6 +155,7 @@ class SemiConfig:
 
     labels: int = 100
     label_seed: int = 0
+    label_rng: Literal["torch", "numpy"] = "torch"
     n_valid: int = 10000
     alpha: float = 0.1
     labelled_batch_size: int = 100

@@ -524,7 +524,7 @@ class RunDir:
                 "resume it with its own config"
             )
         check_source(state.get("data_source", ""), source, self.path)
-        split = ("labels", "label_seed", "n_valid", "label_site")
+        split = ("labels", "label_seed", "label_rng", "n_valid", "label_site")
         if (saved.semi is None) != (cfg.semi is None) or (saved.semi is not None and any(
                 getattr(saved.semi, k) != getattr(cfg.semi, k) for k in split)):
             raise RunError(

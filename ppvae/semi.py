@@ -194,4 +194,5 @@ def split_for(cfg: SemiConfig, y_train: torch.Tensor | None, num_classes: int | 
             f"(data.hold_out) but semi.n_valid = {cfg.n_valid}: it saw some validation images; "
             f"train it with data.hold_out = {cfg.n_valid}, or hold out none"
         )
-    return label_split(y_train, cfg.labels, cfg.label_seed, cfg.n_valid, num_classes)
+    return label_split(y_train, cfg.labels, cfg.label_seed, cfg.n_valid, num_classes,
+                       cfg.label_rng)

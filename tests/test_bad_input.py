@@ -69,6 +69,8 @@ TABLE = [
     (["ssl", "--config", M2, "--set", "data.n_train=600", "--set", "semi.n_valid=700",
       "--labels", "10"], "semi.n_valid = 700 leaves no training images: the data have 600"),
     (["ssl", "--config", M2, "--set", "semi.label_seed=-3"], "semi.label_seed must be in 0.."),
+    (["ssl", "--config", M2, "--set", "semi.label_rng=python"],
+     "semi.label_rng must be one of 'torch', 'numpy'; got 'python'"),
 ]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from ppvae.errors import ConfigError
+
+LABEL_RNGS = ("torch", "numpy")
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,18 @@ class LabelSplit:
 
 
 def label_split(
-    y: torch.Tensor, n_labels: int, seed: int, n_valid: int = 10000, num_classes: int = 10
+    y: torch.Tensor, n_labels: int, seed: int, n_valid: int = 10000, num_classes: int = 10,
+    rng: str = "torch",
 ) -> LabelSplit:
     """``n_labels`` examples, the same number per class, drawn by ``seed`` from all but the
-    last ``n_valid`` training examples; those last ``n_valid`` are the validation set."""
+    last ``n_valid`` training examples; those last ``n_valid`` are the validation set.
+
+    ``rng``: ``torch``, a permutation of each class's indices from one torch generator
+    seeded with ``seed``; ``numpy``, class by class, the first of each class's indices after
+    ``numpy.random.seed(seed)`` and ``numpy.random.shuffle`` (the draw of public PyTorch
+    M1+M2 code such as jonemeth/generative-models, whose labelled sets it reproduces)."""
+    if rng not in LABEL_RNGS:
+        raise ConfigError(f"unknown label generator {rng!r}; valid: {', '.join(LABEL_RNGS)}")
     if y.dim() != 1:
         raise ConfigError(f"labels must be 1-D class indices; got shape {tuple(y.shape)}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
@@ -38,16 +49,15 @@ def label_split(
         )
     pool = y[: n - n_valid]
     per_class = n_labels // num_classes
-    g = torch.Generator().manual_seed(seed)
-    chosen = []
-    for c in range(num_classes):
-        idx = (pool == c).nonzero()[:, 0]
-        if idx.numel() < per_class:
-            raise ConfigError(
-                f"asked for {n_labels} labels ({per_class} per class) but class {c} has only "
-                f"{idx.numel()} training examples outside the validation set"
-            )
-        chosen.append(idx[torch.randperm(idx.numel(), generator=g)[:per_class]])
+    counts = torch.bincount(pool, minlength=num_classes)
+    if int(counts.min()) < per_class:
+        c = int(counts.argmin())
+        raise ConfigError(
+            f"asked for {n_labels} labels ({per_class} per class) but class {c} has only "
+            f"{int(counts[c])} training examples outside the validation set"
+        )
+    shuffle = _numpy_shuffle(seed) if rng == "numpy" else _torch_shuffle(seed)
+    chosen = [shuffle((pool == c).nonzero()[:, 0])[:per_class] for c in range(num_classes)]
     labelled = torch.cat(chosen).sort().values
     mask = torch.ones(n - n_valid, dtype=torch.bool)
     mask[labelled] = False
@@ -56,3 +66,21 @@ def label_split(
         unlabelled=mask.nonzero()[:, 0],
         valid=torch.arange(n - n_valid, n),
     )
+
+
+def _torch_shuffle(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return lambda idx: idx[torch.randperm(idx.numel(), generator=g)]
+
+
+def _numpy_shuffle(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    import numpy as np
+
+    rs = np.random.RandomState(seed)  # the generator behind numpy.random.seed / shuffle
+
+    def shuffle(idx: torch.Tensor) -> torch.Tensor:
+        a = idx.numpy().copy()
+        rs.shuffle(a)
+        return torch.from_numpy(a)
+
+    return shuffle
