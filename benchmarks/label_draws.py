@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
@@ -29,10 +30,10 @@ def nearest_neighbour(x_l: torch.Tensor, y_l: torch.Tensor, x: torch.Tensor) -> 
     return y_l[torch.cdist(x, x_l).argmin(1)]
 
 
-def logistic_regression(x_l: torch.Tensor, y_l: torch.Tensor, x: torch.Tensor,
-                        num_classes: int, l2: float = 1e-2) -> torch.Tensor:
-    """Predictions of a multinomial logistic regression fitted by L-BFGS to the labelled
-    rows, with ``l2 * ||W||^2`` added to its mean cross-entropy."""
+def logistic_regression(x_l: torch.Tensor, y_l: torch.Tensor, num_classes: int,
+                        l2: float = 1e-2) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A multinomial logistic regression fitted by L-BFGS to the labelled rows, with
+    ``l2 * ||W||^2`` added to its mean cross-entropy; returns its predictor of labels."""
     w = torch.zeros(x_l.shape[1], num_classes, dtype=x_l.dtype, requires_grad=True)
     b = torch.zeros(num_classes, dtype=x_l.dtype, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
@@ -44,8 +45,8 @@ def logistic_regression(x_l: torch.Tensor, y_l: torch.Tensor, x: torch.Tensor,
         return loss
 
     opt.step(closure)
-    with torch.no_grad():
-        return (x @ w + b).argmax(1)
+    w, b = w.detach(), b.detach()
+    return lambda x: (x @ w + b).argmax(1)
 
 
 def error(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         x_l, y_l = x_train[split.labelled], y_train[split.labelled]
         x_v, y_v = x_train[split.valid], y_train[split.valid]
         nn_v, nn_t = (nearest_neighbour(x_l, y_l, x) for x in (x_v, x_test))
-        lr_v, lr_t = (logistic_regression(x_l, y_l, x, classes) for x in (x_v, x_test))
+        predict = logistic_regression(x_l, y_l, classes)
+        lr_v, lr_t = predict(x_v), predict(x_test)
         t1, t2 = error(lr_t[:half], y_test[:half]), error(lr_t[half:], y_test[half:])
         print(f"{rng:5s} {seed:4d} | {error(nn_v, y_v):10.2%} {error(nn_t, y_test):5.2%} | "
               f"{error(lr_v, y_v):12.2%} {error(lr_t, y_test):5.2%}  ({t1:.2%} / {t2:.2%})")

@@ -26,7 +26,7 @@ def summarize(run_dir: str) -> dict:
         raise RunError(f"{run_dir} has no validation errors (not a semi-supervised run?)")
     best = min(scored, key=lambda m: m["valid_error"])
     return {"run": run_dir, "config": cfg.name, "labels": cfg.semi.labels,
-            "seed": cfg.semi.label_seed, "epochs": metrics[-1]["epoch"],
+            "seed": cfg.semi.label_seed, "rng": cfg.semi.label_rng, "epochs": metrics[-1]["epoch"],
             "best_epoch": best["epoch"], "valid_error": best["valid_error"],
             "test_error": best["test_error"], "last_test_error": scored[-1]["test_error"],
             "minutes": sum(m["seconds"] for m in metrics) / 60}
@@ -40,16 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     print("| config | labels | seed | epochs | best valid (epoch) | test error there | "
           "test error, last epoch | training min |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["config"], r["labels"])].append(r)
-        print(f"| {r['config']} | {r['labels']} | {r['seed']} | {r['epochs']} | "
+        groups[(r["config"], r["labels"], r["rng"])].append(r)
+        seed = r["seed"] if r["rng"] == "torch" else f"{r['seed']} ({r['rng']} draw)"
+        print(f"| {r['config']} | {r['labels']} | {seed} | {r['epochs']} | "
               f"{r['valid_error']:.2%} ({r['best_epoch']}) | {r['test_error']:.2%} | "
               f"{r['last_test_error']:.2%} | {r['minutes']:.0f} |")
-    for (config, labels), group in groups.items():
+    for (config, labels, rng), group in groups.items():
         if len(group) > 1:
             errs = [g["test_error"] * 100 for g in group]
-            print(f"\n{config}, {labels} labels, {len(group)} seeds: test error "
+            draws = "" if rng == "torch" else f" ({rng} draws)"
+            print(f"\n{config}, {labels} labels, {len(group)} seeds{draws}: test error "
                   f"{statistics.mean(errs):.2f} ± {statistics.stdev(errs):.2f} % (mean ± sd)")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmarks.label_draws import error, logistic_regression, main, nearest_neighbour
@@ -19,10 +20,10 @@ def test_logistic_regression_separates_clusters_and_not_random_labels():
     centres = 6 * torch.eye(3, 5)
     y = torch.arange(300) % 3
     x = centres[y] + torch.randn(300, 5, generator=g)
-    assert error(logistic_regression(x[:30], y[:30], x[30:], 3), y[30:]) < 0.02
+    assert error(logistic_regression(x[:30], y[:30], 3)(x[30:]), y[30:]) < 0.02
     # negative control: labels unrelated to the inputs leave held-out rows near chance
     y_random = torch.randint(3, (300,), generator=g)
-    assert error(logistic_regression(x[:30], y_random[:30], x[30:], 3), y_random[30:]) > 0.4
+    assert error(logistic_regression(x[:30], y_random[:30], 3)(x[30:]), y_random[30:]) > 0.4
 
 
 def test_a_missing_run_exits_2(tmp_path, capsys):
@@ -46,5 +47,8 @@ def test_on_a_trained_run_prints_one_row_per_draw(tmp_path, data_dir, capsys):
     rows = [r.split() for r in capsys.readouterr().out.splitlines()[2:]]
     assert [r[:2] for r in rows] == [["torch", "0"], ["torch", "5"], ["numpy", "0"],
                                     ["numpy", "5"]]
-    for r in rows:  # errors in per cent, each between 0 and 100
-        assert all(0 <= float(v.strip("%()")) <= 100 for v in (r[3], r[4], r[6], r[7]))
+    for r in rows:  # the test error is the mean of the errors on the test set's two halves
+        lr_test, half1, half2 = (float(v.strip("%()")) for v in (r[7], r[8], r[10]))
+        assert lr_test == pytest.approx((half1 + half2) / 2, abs=0.011)
+    assert main([str(out), "--seeds", "-1", "--data-dir", str(data_dir)]) == 2
+    assert "label seed must be in 0.." in capsys.readouterr().err

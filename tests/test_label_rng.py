@@ -48,9 +48,11 @@ def test_numpy_draw_known_answer_mnist_100_labels_seed_0(data_dir):
 def test_numpy_draw_is_balanced_disjoint_and_leaves_the_caller_rng_alone():
     y = torch.arange(1000) % 10
     np.random.seed(7)
-    before = np.random.get_state()[1].copy()
+    np.random.random(5)  # a state part-way through its key
+    before = np.random.get_state()
     a = label_split(y, 100, 3, 200, 10, rng="numpy")
-    assert (np.random.get_state()[1] == before).all()
+    after = np.random.get_state()
+    assert after[0] == before[0] and (after[1] == before[1]).all() and after[2:] == before[2:]
     assert torch.bincount(y[a.labelled], minlength=10).tolist() == [10] * 10
     assert a.labelled.max() < 800 and not set(a.labelled.tolist()) & set(a.unlabelled.tolist())
     assert len(a.labelled) + len(a.unlabelled) == 800
@@ -58,9 +60,31 @@ def test_numpy_draw_is_balanced_disjoint_and_leaves_the_caller_rng_alone():
     assert not torch.equal(a.labelled, label_split(y, 100, 4, 200, 10, rng="numpy").labelled)
 
 
+def test_torch_draw_known_answer_mnist_100_labels_seed_0(data_dir):
+    """The default draw, pinned: runs made before the numpy draw existed keep their labels."""
+    y = torch.from_numpy(mnist_train_labels(data_dir))
+    got = label_split(y, 100, 0, 10000, 10).labelled.tolist()
+    assert got[:6] == [280, 556, 825, 1069, 1938, 2546]
+    assert got[-4:] == [46960, 47485, 47811, 48421] and sum(got) == 2_130_885
+
+
 def test_unknown_label_rng_is_refused():
     with pytest.raises(ConfigError, match="valid: torch, numpy"):
-        label_split(torch.arange(100) % 10, 10, 0, 10, 10, rng="python")
+        label_split(torch.arange(100) % 10, 10, 0, 10, 10, rng="python")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+@pytest.mark.parametrize("rng", ["torch", "numpy"])
+def test_a_seed_outside_32_bits_is_refused(seed, rng):
+    with pytest.raises(ConfigError, match="label seed must be in 0.."):
+        label_split(torch.arange(100) % 10, 10, seed, 10, 10, rng=rng)
+
+
+def test_the_first_class_short_of_examples_is_named():
+    # class 0 has 4 examples, class 1 only 2: the message names class 0, the first short one
+    y = torch.cat([torch.zeros(4), torch.ones(2), torch.arange(2, 10).repeat(10)]).long()
+    with pytest.raises(ConfigError, match="class 0 has only 4"):
+        label_split(y, 50, 0, 0, 10)
 
 
 def test_resume_with_another_label_rng_is_refused(tmp_path, data_dir, capsys):

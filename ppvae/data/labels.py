@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -23,7 +24,7 @@ class LabelSplit:
 
 def label_split(
     y: torch.Tensor, n_labels: int, seed: int, n_valid: int = 10000, num_classes: int = 10,
-    rng: str = "torch",
+    rng: Literal["torch", "numpy"] = "torch",
 ) -> LabelSplit:
     """``n_labels`` examples, the same number per class, drawn by ``seed`` from all but the
     last ``n_valid`` training examples; those last ``n_valid`` are the validation set.
@@ -32,8 +33,11 @@ def label_split(
     seeded with ``seed``; ``numpy``, class by class, the first of each class's indices after
     ``numpy.random.seed(seed)`` and ``numpy.random.shuffle`` (the draw of public PyTorch
     M1+M2 code such as jonemeth/generative-models, whose labelled sets it reproduces)."""
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"the label seed must be in 0..{2**32 - 1}; got {seed}")
     if rng not in LABEL_RNGS:
         raise ConfigError(f"unknown label generator {rng!r}; valid: {', '.join(LABEL_RNGS)}")
+    y = y.cpu()
     if y.dim() != 1:
         raise ConfigError(f"labels must be 1-D class indices; got shape {tuple(y.shape)}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
@@ -49,9 +53,9 @@ def label_split(
         )
     pool = y[: n - n_valid]
     per_class = n_labels // num_classes
-    counts = torch.bincount(pool, minlength=num_classes)
+    counts = torch.bincount(pool.long(), minlength=num_classes)
     if int(counts.min()) < per_class:
-        c = int(counts.argmin())
+        c = int((counts < per_class).nonzero()[0, 0])
         raise ConfigError(
             f"asked for {n_labels} labels ({per_class} per class) but class {c} has only "
             f"{int(counts[c])} training examples outside the validation set"
@@ -69,11 +73,14 @@ def label_split(
 
 
 def _torch_shuffle(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Shuffles by ``torch.randperm`` from one generator seeded with ``seed``."""
     g = torch.Generator().manual_seed(seed)
     return lambda idx: idx[torch.randperm(idx.numel(), generator=g)]
 
 
 def _numpy_shuffle(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Shuffles as ``numpy.random.shuffle`` after ``numpy.random.seed(seed)``, without
+    touching numpy's global generator."""
     import numpy as np
 
     rs = np.random.RandomState(seed)  # the generator behind numpy.random.seed / shuffle
