@@ -51,3 +51,21 @@ def machine() -> dict[str, Any]:
 def results_path(name: str) -> Path:
     """``benchmarks/results/NAME_MACHINE_DATE.json``."""
     return RESULTS / f"{name}_{machine_tag()}_{datetime.date.today().isoformat()}.json"
+
+
+def semi_run(path: str, data_dir: str | None,
+             checkpoint: str = "checkpoint.pt") -> tuple[Any, Any, Any, int]:
+    """A semi-supervised run with labelled data: ``(run, its [semi] table, its data, the
+    number of classes)``; :class:`ppvae.errors.ConfigError` for any other run."""
+    from ppvae.api import load
+    from ppvae.errors import ConfigError
+
+    run = load(path, checkpoint)
+    semi = run.config.semi
+    if semi is None:
+        raise ConfigError(f"{path} is not a semi-supervised run")
+    data = run.load_data(data_dir)
+    classes = run.spec.num_classes
+    if data.y_train is None or data.y_test is None or not classes:
+        raise ConfigError(f"{path}'s data have no labels")
+    return run, semi, data, classes

@@ -20,9 +20,9 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from ppvae.api import load
+from benchmarks.common import semi_run
 from ppvae.data.labels import LABEL_RNGS, label_split
-from ppvae.errors import ConfigError, PPVAEError
+from ppvae.errors import PPVAEError
 
 
 def nearest_neighbour(x_l: torch.Tensor, y_l: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -63,14 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     try:
-        run = load(args.run)
-        semi = run.config.semi
-        if semi is None:
-            raise ConfigError(f"{args.run} is not a semi-supervised run")
-        data = run.load_data(args.data_dir)
-        classes = run.spec.num_classes
-        if data.y_train is None or data.y_test is None or not classes:
-            raise ConfigError(f"{args.run}'s data have no labels")
+        _, semi, data, classes = semi_run(args.run, args.data_dir)
         x_train = data.x_train.cpu().float().flatten(1)
         x_test = data.x_test.cpu().float().flatten(1)
         y_train, y_test = data.y_train.cpu(), data.y_test.cpu()

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-from ppvae.api import load
+from benchmarks.common import semi_run
 from ppvae.data.labels import label_split
 from ppvae.errors import ConfigError, PPVAEError
 
@@ -43,14 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     try:
-        run = load(args.run, "best.pt" if args.best else "checkpoint.pt")
-        semi = run.config.semi
-        if semi is None:
-            raise ConfigError(f"{args.run} is not a semi-supervised run")
-        data = run.load_data(args.data_dir)
-        classes = run.spec.num_classes
-        if data.y_train is None or data.y_test is None or not classes:
-            raise ConfigError(f"{args.run}'s data have no labels")
+        run, semi, data, classes = semi_run(args.run, args.data_dir,
+                                            "best.pt" if args.best else "checkpoint.pt")
         split = label_split(data.y_train, semi.labels, semi.label_seed, semi.n_valid, classes,
                             semi.label_rng)
         with torch.no_grad():
