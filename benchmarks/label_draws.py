@@ -6,9 +6,8 @@ For each label draw (``semi.label_rng`` × ``semi.label_seed``, the run's ``semi
 ``semi.n_valid``), fits a 1-nearest-neighbour classifier and an L2-regularised logistic
 regression on the run's inputs (for a run on VAE features, the features' means) of the
 labelled images only, and prints their error on the validation images, on the test images
-and on each half of the test set (MNIST's two halves come from different writers). Draws
-that these classifiers find easy tend to be easy for M1+M2 too; comparing draws says how
-much of a difference between two semi-supervised runs the draw alone may explain.
+and on each half of the test set (MNIST's two halves come from different writers). It says
+how far draws differ for these classifiers, not how they will fare under M1+M2.
 """
 
 from __future__ import annotations

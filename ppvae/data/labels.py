@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from ppvae.errors import ConfigError
 
-LABEL_RNGS = ("torch", "numpy")
+LabelRng = Literal["torch", "numpy"]
+LABEL_RNGS: tuple[str, ...] = get_args(LabelRng)
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class LabelSplit:
 
 def label_split(
     y: torch.Tensor, n_labels: int, seed: int, n_valid: int = 10000, num_classes: int = 10,
-    rng: Literal["torch", "numpy"] = "torch",
+    rng: LabelRng = "torch",
 ) -> LabelSplit:
     """``n_labels`` examples, the same number per class, drawn by ``seed`` from all but the
     last ``n_valid`` training examples; those last ``n_valid`` are the validation set.
