@@ -22,19 +22,23 @@ class M2GuideOptions:
     """``z_dim`` (the model's); ``hidden``: the widths of q(z|x, y)'s MLP, which reads ``y``
     one-hot next to ``x``; ``classifier_hidden``: those of q(y|x)'s MLP; one
     ``activation`` for both; ``init``: ``glorot`` (Glorot-uniform weights, zero biases) or
-    PyTorch's ``default``."""
+    PyTorch's ``default``; ``scale``: q(z|x, y)'s std as ``exp`` of its layer's output
+    (``log_scale``) or of half of it (``logvar``, as jonemeth/generative-models' M2)."""
 
     z_dim: int = 50
     hidden: tuple[int, ...] = (500,)
     classifier_hidden: tuple[int, ...] = (500,)
     activation: str = "softplus"
     init: Literal["default", "glorot"] = "default"
+    scale: Literal["log_scale", "logvar"] = "log_scale"
 
     def validate(self) -> None:
         if self.z_dim < 1 or any(h < 1 for h in (*self.hidden, *self.classifier_hidden)):
             raise ConfigError("guide.z_dim and hidden sizes must be >= 1")
         if not self.hidden:
             raise ConfigError("guide.hidden needs at least one layer for m2")
+        if self.scale not in ("log_scale", "logvar"):
+            raise ConfigError(f"guide.scale must be log_scale or logvar; got {self.scale!r}")
 
 
 @GUIDES.register("m2", config=M2GuideOptions)
@@ -51,6 +55,7 @@ class M2Guide(PyroModule):
         self.encoder = LabelledMLP(spec.x_dim, spec.num_classes, opts.hidden, opts.activation)
         self.loc = nn.Linear(self.encoder.width, opts.z_dim)
         self.log_scale = nn.Linear(self.encoder.width, opts.z_dim)
+        self.scale_factor = 0.5 if opts.scale == "logvar" else 1.0
         init_weights(self, opts.init)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,5 +68,6 @@ class M2Guide(PyroModule):
                 y = pyro.sample("y", dist.Categorical(logits=self.classify(x)),
                                 infer={"enumerate": "parallel"})
             h = plain(self, "encoder")(x, y)
-            loc, scale = plain(self, "loc")(h), plain(self, "log_scale")(h).exp()
+            loc, out = plain(self, "loc")(h), plain(self, "log_scale")(h)
+            scale = (out * self.scale_factor if self.scale_factor != 1.0 else out).exp()
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))

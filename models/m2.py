@@ -43,7 +43,7 @@ class M2(PyroModule, OutputBiasFromData):
         self.output_bias = opts.output_bias
         self.decoder = LabelledMLP(opts.z_dim, spec.num_classes, opts.hidden, opts.activation)
         self.head = make_head(opts.likelihood, self.decoder.width, spec.x_dim, opts.mean,
-                              opts.min_scale, opts.fixed_scale)
+                              opts.min_scale, opts.fixed_scale, opts.scale)
         init_weights(self, opts.init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:

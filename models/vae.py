@@ -12,7 +12,7 @@ from pyro.nn import PyroModule
 
 from ppvae.data.base import DataSpec
 from ppvae.errors import ConfigError
-from ppvae.likelihoods import Head, make_head
+from ppvae.likelihoods import SCALE_LINKS, Head, make_head
 from ppvae.nets import init_weights, mlp, plain
 from ppvae.registry import MODELS
 
@@ -23,8 +23,10 @@ class VAEOptions:
 
     ``z_dim`` latent dimensions; ``hidden`` layer widths of the decoder MLP, ``activation``
     one of softplus, tanh, relu, elu, sigmoid. ``likelihood``: ``bernoulli`` (by logits),
-    ``gaussian`` (a learned per-dimension std, at least ``min_scale``) or ``gaussian_fixed``
-    (std ``fixed_scale``); ``mean``: the Gaussian mean through a ``sigmoid`` or not
+    ``gaussian`` (a learned per-dimension std plus ``min_scale``) or ``gaussian_fixed``
+    (std ``fixed_scale``); ``scale``: how the learned std comes from its layer's output,
+    ``softplus`` or ``logvar`` (the output is a log-variance, std = exp(output / 2), unbounded
+    as in jonemeth/generative-models' M2); ``mean``: the Gaussian mean through a ``sigmoid`` or not
     (``identity``). ``output_bias``: ``data`` starts a fresh run's output-layer bias at the
     mean of all training inputs (a semi-supervised run's validation rows included): its
     logit, the mean clipped to [0.001, 0.999], where the mean goes through a sigmoid
@@ -40,6 +42,7 @@ class VAEOptions:
     mean: Literal["sigmoid", "identity"] = "sigmoid"
     min_scale: float = 0.0
     fixed_scale: float = 0.1
+    scale: Literal["softplus", "logvar"] = "softplus"
     output_bias: Literal["default", "data"] = "default"
     init: Literal["default", "glorot"] = "default"
 
@@ -50,6 +53,9 @@ class VAEOptions:
             raise ConfigError(f"model.hidden sizes must be >= 1; got {list(self.hidden)}")
         if self.min_scale < 0 or not self.fixed_scale > 0:
             raise ConfigError("model.min_scale must be >= 0 and model.fixed_scale > 0")
+        if self.scale not in SCALE_LINKS:
+            raise ConfigError(f"model.scale must be one of {', '.join(SCALE_LINKS)}; "
+                              f"got {self.scale!r}")
 
 
 class OutputBiasFromData:
@@ -73,7 +79,8 @@ class VAE(PyroModule, OutputBiasFromData):
         self.z_dim, self.output_bias = opts.z_dim, opts.output_bias
         self.decoder, width = mlp(opts.z_dim, opts.hidden, opts.activation)
         self.head = make_head(
-            opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale
+            opts.likelihood, width, spec.x_dim, opts.mean, opts.min_scale, opts.fixed_scale,
+            opts.scale,
         )
         init_weights(self, opts.init)
 

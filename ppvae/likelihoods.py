@@ -68,21 +68,38 @@ class _GaussianMean(nn.Module):
         _set_bias(self.loc, _clipped_logit(mean) if self.sigmoid_mean else mean)
 
 
-class GaussianHead(_GaussianMean):
-    """Diagonal Gaussian with a learned per-dimension std, floored at ``min_scale``."""
+SCALE_LINKS = ("softplus", "logvar")
 
-    def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, min_scale: float) -> None:
+
+def std_from(out: torch.Tensor, link: str) -> torch.Tensor:
+    """A standard deviation from a layer's output: ``softplus(out)``, or ``exp(out / 2)``
+    where ``link`` is ``logvar`` (the output is a log-variance)."""
+    if link == "softplus":
+        return F.softplus(out)
+    if link == "logvar":
+        return out.mul(0.5).exp()
+    raise ConfigError(f"unknown scale link {link!r}; valid: {', '.join(SCALE_LINKS)}")
+
+
+class GaussianHead(_GaussianMean):
+    """Diagonal Gaussian with a learned per-dimension std (by ``link``), plus ``min_scale``."""
+
+    def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, min_scale: float,
+                 link: str = "softplus") -> None:
         super().__init__()
+        if link not in SCALE_LINKS:
+            raise ConfigError(f"unknown scale link {link!r}; valid: {', '.join(SCALE_LINKS)}")
         self.loc = nn.Linear(width, x_dim)
         self.scale = nn.Linear(width, x_dim)
         self.sigmoid_mean = sigmoid_mean
         self.min_scale = min_scale
+        self.link = link
 
     def forward(self, h: torch.Tensor) -> dist.TorchDistribution:
         loc = self.loc(h)
         if self.sigmoid_mean:
             loc = torch.sigmoid(loc)
-        scale = F.softplus(self.scale(h)) + self.min_scale
+        scale = std_from(self.scale(h), self.link) + self.min_scale
         return dist.Normal(loc, scale).to_event(1)
 
 
@@ -106,14 +123,16 @@ Head = BernoulliHead | GaussianHead | FixedGaussianHead
 
 
 def make_head(
-    kind: str, width: int, x_dim: int, mean: str, min_scale: float, fixed_scale: float
+    kind: str, width: int, x_dim: int, mean: str, min_scale: float, fixed_scale: float,
+    scale: str = "softplus",
 ) -> Head:
-    """The observation head for ``kind`` (bernoulli, gaussian, gaussian_fixed)."""
+    """The observation head for ``kind`` (bernoulli, gaussian, gaussian_fixed); ``scale``
+    is the learned std's link (``softplus`` or ``logvar``)."""
     sigmoid_mean = mean == "sigmoid"
     if kind == "bernoulli":
         return BernoulliHead(width, x_dim)
     if kind == "gaussian":
-        return GaussianHead(width, x_dim, sigmoid_mean, min_scale)
+        return GaussianHead(width, x_dim, sigmoid_mean, min_scale, scale)
     if kind == "gaussian_fixed":
         return FixedGaussianHead(width, x_dim, sigmoid_mean, fixed_scale)
     raise ConfigError(f"unknown likelihood {kind!r}; valid: bernoulli, gaussian, gaussian_fixed")
