@@ -3,21 +3,55 @@ the Pyro-example-style baseline.
 
     python -m benchmarks.plot_curves --run meanfield=runs/mnist_z50 --out docs/curve.png \
         [--run trace=runs/mnist_z50_trace] [--baseline benchmarks/results/quality_*.json]
+
+``--sslvae-log LABEL=LOG`` adds the validation and test error of a log.txt written by
+jonemeth/generative-models' ``ssl-vae/train_sslvae.py`` (its ``val_accuracy`` lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from ppvae.plots import save, subplots
+
+SSLVAE_LINE = re.compile(r"epoch: (\d+)/\d+, val_accuracy:\s*([\d.]+), test_accuracy:\s*([\d.]+)")
+
+
+def sslvae_errors(text: str) -> list[dict[str, float]]:
+    """Rows of epoch, valid_error and test_error (fractions) from a train_sslvae.py log."""
+    return [{"epoch": int(m[1]), "valid_error": 1 - float(m[2]), "test_error": 1 - float(m[3])}
+            for m in SSLVAE_LINE.finditer(text)]
+
 
 LABELS = {
     "test_elbo": "test bound (nats per image)",
     "valid_error": "validation error (%)",
     "test_error": "test error (%)",
 }
+
+
+def _curves(p: argparse.ArgumentParser, args: argparse.Namespace, metrics: list[str],
+            steps: list[int]) -> list[tuple[str, list[dict[str, float]], int]]:
+    """(label, metric rows, steps per epoch) of every --run and --sslvae-log."""
+    curves: list[tuple[str, list[dict[str, float]], int]] = []
+    for k, item in enumerate(args.run):
+        label, _, run = item.rpartition("=")
+        if not (Path(run) / "metrics.jsonl").is_file():
+            p.error(f"{run} holds no metrics.jsonl (not a ppvae run folder)")
+        rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+        curves.append((f"ppvae {label}", rows, steps[k if len(steps) > 1 else 0]))
+    for item in args.sslvae_log:
+        label, _, log = item.rpartition("=")
+        if "test_elbo" in metrics:
+            p.error("--sslvae-log has errors only: give --metric valid_error / test_error")
+        rows = sslvae_errors(Path(log).read_text()) if Path(log).is_file() else []
+        if not rows:
+            p.error(f"{log} holds no 'epoch: N/M, val_accuracy: ..., test_accuracy: ...' lines")
+        curves.append((label, rows, steps[0]))
+    return curves
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-epoch", type=int, action="append",
                    help="put SGD steps on the x axis (epochs times this); once for every run, "
                         "or once per --run, in their order")
+    p.add_argument("--sslvae-log", action="append", default=[], metavar="LABEL=LOG",
+                   help="errors from a jonemeth/generative-models train_sslvae.py log.txt, "
+                        "at the first --steps-per-epoch")
     p.add_argument("--max-epoch", type=int, default=None,
                    help="draw every run to this epoch only (runs of unequal length)")
     p.add_argument("--title",
@@ -50,18 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_epoch is not None and args.max_epoch < 1:
         p.error(f"--max-epoch must be >= 1; got {args.max_epoch}")
     styles = ["o-", "s--", "^:", "d-."]
-    for k, item in enumerate(args.run):
-        label, _, run = item.rpartition("=")
-        per = steps[k if len(steps) > 1 else 0]
-        if not (Path(run) / "metrics.jsonl").is_file():
-            p.error(f"{run} holds no metrics.jsonl (not a ppvae run folder)")
-        rows = [json.loads(s) for s in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+    curves = _curves(p, args, metrics, steps)
+    for label, rows, per in curves:
         for i, metric in enumerate(metrics):
             scale = 100.0 if metric.endswith("_error") else 1.0
             got = [r for r in rows if metric in r  # epochs without evaluation have none
                    and (args.max_epoch is None or r["epoch"] <= args.max_epoch)]
-            name = f"ppvae {label}" + (f", {LABELS[metric].split(' (')[0]}"
-                                       if len(metrics) > 1 else "")
+            name = label + (f", {LABELS[metric].split(' (')[0]}" if len(metrics) > 1 else "")
             ax.plot([r["epoch"] * per for r in got], [scale * r[metric] for r in got],
                     styles[i % len(styles)], ms=3, label=name)
     if args.baseline:

@@ -53,3 +53,42 @@ def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):
         main(["--run", f"a={a}", "--out", str(tmp_path / "x.png"), *extra])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+SSLVAE_LOG = """epoch:     10, it:      100, loss: 21.56, s_acc: 0.8605
+epoch: 0010/3000, val_accuracy:0.8500, test_accuracy: 0.8400
+epoch: 0020/3000, val_accuracy:0.9000, test_accuracy: 0.8800
+"""
+
+
+def test_sslvae_log_gives_errors_at_the_steps_of_the_first_run(tmp_path, monkeypatch):
+    import benchmarks.plot_curves as plot_curves
+
+    made = []
+    real = plot_curves.subplots
+    monkeypatch.setattr(plot_curves, "subplots", lambda size: made.append(real(size)) or made[-1])
+    a = fake_run(tmp_path / "a", 2)
+    log = tmp_path / "log.txt"
+    log.write_text(SSLVAE_LOG)
+    assert main(["--run", f"a={a}", "--sslvae-log", f"theirs={log}", "--metric", "valid_error",
+                 "--metric", "test_error", "--steps-per-epoch", "100", "--no-ref", "--ylim", "0",
+                 "60", "--out", str(tmp_path / "c.png")]) == 0
+    theirs = made[0][1].lines[2:]
+    assert [list(line.get_xdata()) for line in theirs] == [[1000, 2000]] * 2
+    assert list(theirs[0].get_ydata()) == pytest.approx([15.0, 10.0])
+    assert list(theirs[1].get_ydata()) == pytest.approx([16.0, 12.0])
+    assert theirs[0].get_label() == "theirs, validation error"
+
+
+@pytest.mark.parametrize(("text", "metric", "message"), [
+    ("no such lines\n", "valid_error", "holds no 'epoch: N/M, val_accuracy"),
+    (SSLVAE_LOG, "test_elbo", "--sslvae-log has errors only"),
+])
+def test_bad_sslvae_log_exits_2(tmp_path, capsys, text, metric, message):
+    a, log = fake_run(tmp_path / "a", 2), tmp_path / "log.txt"
+    log.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["--run", f"a={a}", "--sslvae-log", f"x={log}", "--metric", metric,
+              "--out", str(tmp_path / "x.png")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
