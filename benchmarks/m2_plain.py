@@ -166,7 +166,8 @@ def load_inputs(run_dir: str, data_dir: str | None) -> tuple[Inputs, dict[str, f
         test=(data.x_test, data.y_test))
     t = run.config.train
     return inputs, {"alpha": semi.alpha, "lr": t.lr, "batch_u": t.batch_size,
-                    "batch_l": semi.labelled_batch_size, "classes": classes}
+                    "batch_l": min(semi.labelled_batch_size, int(split.labelled.numel())),
+                    "classes": classes}
 
 
 def _save(path: Path, state: dict[str, object]) -> None:
