@@ -14,7 +14,9 @@ the number of training rows N, with w = alpha * N / N_labelled and the KL in clo
 Adam at ``train.lr`` with weight decay 1 / N. Every training row gets a fresh feature draw
 each epoch. Validation and test error of q(y|x) (on the features' means) every
 ``--eval-every`` epochs go to ``DIR/metrics.jsonl`` as in a ppvae run folder; a checkpoint
-is written every epoch, so ``--resume`` continues a stopped run exactly.
+is written every epoch, so ``--resume`` continues a stopped run exactly. Runs with settings
+the plain M2 lacks (dynamically binarized inputs, ``semi.labelled_weight`` other than 1,
+``semi.labelled_draw = "step"``) are refused.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def train_epoch(model: PlainM2, optim: torch.optim.Optimizer, data: Inputs, batc
     """One pass over the unlabelled rows (the labelled ones cycled alongside); the mean loss
     per step. Steps: the unlabelled rows // ``batch_u`` (a short last batch is dropped)."""
     steps = data.x_u.shape[0] // batch_u
+    if steps < 1:
+        raise PPVAEError(f"{data.x_u.shape[0]} unlabelled rows make no batch of {batch_u}")
     n_total = data.x_u.shape[0] + data.x_l.shape[0]
     per_row = steps / n_total
     x_u = _draw(data.x_u, data.sd_u, gen)
@@ -153,7 +157,16 @@ def load_inputs(run_dir: str, data_dir: str | None) -> tuple[Inputs, dict[str, f
     data = data.to("cpu")
     if data.y_train is None or data.y_test is None:
         raise PPVAEError(f"{run_dir}'s data have no labels")
+    unlike = [name for name, differs in (
+        ("dynamically binarized inputs", data.dynamic_binarize),
+        ("semi.labelled_weight != 1", semi.labelled_weight != 1),
+        ("semi.labelled_draw = 'step'", semi.labelled_draw != "epoch")) if differs]
+    if unlike:
+        raise PPVAEError(f"{run_dir} has {', '.join(unlike)}: the plain M2 has no such setting")
     split = split_for(semi, data.y_train, classes, data.held_out)
+    if split.unlabelled.numel() < run.config.train.batch_size:
+        raise PPVAEError(f"train.batch_size = {run.config.train.batch_size} is more than the "
+                         f"{split.unlabelled.numel()} unlabelled rows: no full step")
     sd = data.train_noise
 
     def pick(rows: torch.Tensor) -> torch.Tensor | None:
@@ -176,9 +189,35 @@ def _save(path: Path, state: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
+def _resume_check(out: Path, asked: dict[str, object]) -> None:
+    """Refuse to continue ``out`` with another source run, seed or width than it began with."""
+    try:
+        began = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise PPVAEError(f"--resume: {out / 'run.json'} unreadable ({exc})") from None
+    differs = [f"{k} {began.get(k)!r} -> {v!r}" for k, v in asked.items() if began.get(k) != v]
+    if differs:
+        raise PPVAEError(f"--resume: {out} began with other settings ({'; '.join(differs)})")
+
+
+def _metrics_upto(path: Path, epoch: int) -> None:
+    """Drop the rows after ``epoch`` (written before a checkpoint that was never made)."""
+    if path.is_file():
+        rows = [r for r in path.read_text().splitlines() if json.loads(r)["epoch"] <= epoch]
+        path.write_text("".join(r + "\n" for r in rows))
+
+
 def fit(run_dir: str, out: Path, epochs: int, resume: bool, eval_every: int, hidden: int,
         seed: int, data_dir: str | None) -> None:
     """Train (or, ``resume``, continue) the plain M2 on ``run_dir``'s inputs into ``out``."""
+    asked: dict[str, object] = {"source_run": str(run_dir), "seed": seed, "hidden": hidden}
+    ckpt = out / "checkpoint.pt"
+    if resume:
+        if not ckpt.is_file():
+            raise PPVAEError(f"--resume: {ckpt} not found")
+        _resume_check(out, asked)
+    elif ckpt.exists():
+        raise PPVAEError(f"{out} already holds a run; --resume continues it")
     data, cfg = load_inputs(run_dir, data_dir)
     n_total = data.x_u.shape[0] + data.x_l.shape[0]
     weight = cfg["alpha"] * n_total / data.x_l.shape[0]
@@ -186,22 +225,18 @@ def fit(run_dir: str, out: Path, epochs: int, resume: bool, eval_every: int, hid
     model = PlainM2(data.x_u.shape[1], int(cfg["classes"]), hidden=hidden)
     optim = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=1 / n_total)
     gen = torch.Generator().manual_seed(seed + 1)
-    ckpt, start = out / "checkpoint.pt", 1
+    start = 1
     if resume:
-        if not ckpt.is_file():
-            raise PPVAEError(f"--resume: {ckpt} not found")
         state = torch.load(ckpt, weights_only=True)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         gen.set_state(state["gen"])
         start = int(state["epoch"]) + 1
-    elif ckpt.exists():
-        raise PPVAEError(f"{out} already holds a run; --resume continues it")
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (out / "run.json").write_text(json.dumps({"source_run": str(run_dir), "seed": seed,
-                                                  "hidden": hidden, **cfg,
-                                                  "machine": machine()}, indent=1))
+        _metrics_upto(out / "metrics.jsonl", start - 1)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps({**asked, **cfg, "machine": machine()},
+                                                 indent=1))
     for epoch in range(start, epochs + 1):
         tic = time.perf_counter()
         loss = train_epoch(model, optim, data, int(cfg["batch_l"]), int(cfg["batch_u"]),
@@ -211,12 +246,13 @@ def fit(run_dir: str, out: Path, epochs: int, resume: bool, eval_every: int, hid
         row: dict[str, float] = {"epoch": epoch, "loss": loss,
                                  "seconds": time.perf_counter() - tic}
         if epoch % eval_every == 0 or epoch == epochs:
-            row["valid_error"] = error(model, *data.valid)
+            if data.valid[1].numel():
+                row["valid_error"] = error(model, *data.valid)
             row["test_error"] = error(model, *data.test)
-        _save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(),
-                     "gen": gen.get_state(), "epoch": epoch})
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+        _save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(),
+                     "gen": gen.get_state(), "epoch": epoch})
         print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                        for k, v in row.items()), flush=True)
 

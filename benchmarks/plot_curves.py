@@ -45,9 +45,14 @@ def _curves(p: argparse.ArgumentParser, args: argparse.Namespace, metrics: list[
         curves.append((f"ppvae {label}", rows, steps[k if len(steps) > 1 else 0]))
     for item in args.sslvae_log:
         label, _, log = item.rpartition("=")
+        if not label:
+            p.error(f"--sslvae-log takes LABEL=LOG; got {item!r}")
         if "test_elbo" in metrics:
             p.error("--sslvae-log has errors only: give --metric valid_error / test_error")
-        rows = sslvae_errors(Path(log).read_text()) if Path(log).is_file() else []
+        try:
+            rows = sslvae_errors(Path(log).read_text(errors="replace"))
+        except OSError as exc:
+            p.error(f"--sslvae-log: cannot read {log} ({exc.strerror})")
         if not rows:
             p.error(f"{log} holds no 'epoch: N/M, val_accuracy: ..., test_accuracy: ...' lines")
         curves.append((label, rows, steps[0]))

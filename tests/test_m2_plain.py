@@ -12,12 +12,12 @@ from torch.distributions import Normal, kl_divergence
 from benchmarks.m2_plain import PlainM2, main
 
 
-def reference_loss(m: PlainM2, x_l, y_l, x_u, weight: float, per_row: float,
-                   eps: torch.Tensor) -> torch.Tensor:
+def reference_loss(m: PlainM2, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor,
+                   weight: float, per_row: float, eps: torch.Tensor) -> torch.Tensor:
     """The same loss written row by row with torch.distributions, given the noise ``eps``."""
     c = m.num_classes
 
-    def elbo(x, y, e):
+    def elbo(x: torch.Tensor, y: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         onehot = torch.nn.functional.one_hot(y, c).float()
         mu, logvar = m.encoder(x, onehot)
         q = Normal(mu, (0.5 * logvar).exp())
@@ -80,6 +80,8 @@ def test_resume_continues_exactly(semi_run_dir, data_dir, tmp_path, capsys):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert main(_args(semi_run_dir, whole, data_dir, "--epochs", "3")) == 0
     assert main(_args(semi_run_dir, parts, data_dir, "--epochs", "1")) == 0
+    with open(parts / "metrics.jsonl", "a") as f:  # a row whose checkpoint was never written
+        f.write(json.dumps({"epoch": 2, "loss": 0.0}) + "\n")
     assert main(_args(semi_run_dir, parts, data_dir, "--epochs", "3", "--resume")) == 0
     capsys.readouterr()
 
@@ -106,6 +108,25 @@ def test_refusals_exit_2(semi_run_dir, data_dir, tmp_path, capsys):
     assert main(_args(semi_run_dir, done, data_dir, "--epochs", "1")) == 0
     assert main(_args(semi_run_dir, done, data_dir, "--epochs", "1")) == 2
     assert "already holds a run" in capsys.readouterr().err
+    assert main([*_args(semi_run_dir, done, data_dir, "--epochs", "2", "--resume"),
+                 "--hidden", "7"]) == 2
+    assert "began with other settings (hidden 6 -> 7)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(_args(semi_run_dir, tmp_path / "o4", data_dir, "--epochs", "0"))
     assert exc.value.code == 2
+
+
+def test_settings_the_plain_m2_lacks_are_refused(tmp_path, data_dir, capsys):
+    from ppvae.cli import main as ppvae_main
+    from tests.conftest import REPO
+
+    run = tmp_path / "r"
+    assert ppvae_main([
+        "ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
+        "--set", "data.n_train=300", "--set", "data.n_test=30", "--set", "semi.n_valid=30",
+        "--set", "model.hidden=[4]", "--set", "guide.hidden=[4]",
+        "--set", "guide.classifier_hidden=[4]", "--set", "semi.labelled_weight=2",
+        "--epochs", "1", "--data-dir", str(data_dir), "--no-progress", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(_args(run, tmp_path / "o", data_dir, "--epochs", "1")) == 2
+    assert "has semi.labelled_weight != 1: the plain M2" in capsys.readouterr().err

@@ -80,15 +80,18 @@ def test_sslvae_log_gives_errors_at_the_steps_of_the_first_run(tmp_path, monkeyp
     assert theirs[0].get_label() == "theirs, validation error"
 
 
-@pytest.mark.parametrize(("text", "metric", "message"), [
-    ("no such lines\n", "valid_error", "holds no 'epoch: N/M, val_accuracy"),
-    (SSLVAE_LOG, "test_elbo", "--sslvae-log has errors only"),
+@pytest.mark.parametrize(("text", "metric", "label", "message"), [
+    ("no such lines\n", "valid_error", "x=", "holds no 'epoch: N/M, val_accuracy"),
+    (SSLVAE_LOG, "test_elbo", "x=", "--sslvae-log has errors only"),
+    (SSLVAE_LOG, "valid_error", "", "takes LABEL=LOG"),
+    (None, "valid_error", "x=", "cannot read"),
 ])
-def test_bad_sslvae_log_exits_2(tmp_path, capsys, text, metric, message):
+def test_bad_sslvae_log_exits_2(tmp_path, capsys, text, metric, label, message):
     a, log = fake_run(tmp_path / "a", 2), tmp_path / "log.txt"
-    log.write_text(text)
+    if text is not None:
+        log.write_text(text)
     with pytest.raises(SystemExit) as exc:
-        main(["--run", f"a={a}", "--sslvae-log", f"x={log}", "--metric", metric,
+        main(["--run", f"a={a}", "--sslvae-log", f"{label}{log}", "--metric", metric,
               "--out", str(tmp_path / "x.png")])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
