@@ -87,6 +87,13 @@ python -m benchmarks.plot_curves --metric valid_error --metric test_error --step
     --run "m1m2_kingma, 26 units (min_std 0.1)=runs/m1m2k_l100_s0" \
     --run "m1m2_kingma, 14 units (min_std 0.3)=runs/m1m2k_ms03_l100_s0" --ref 3.33 --ylim 0 20 \
     --title "M1+M2, 100 labels, seed 0: all active units or the 14 strong ones" --out docs/m1m2_kingma_units_l100.png
+# the 14-unit run at its full length, against the log of jonemeth/generative-models
+# (git clone https://github.com/jonemeth/generative-models; `--resume --epochs 3000` continues the run)
+python -m benchmarks.plot_curves --metric valid_error --metric test_error --steps-per-epoch 100 \
+    --run "m1m2_kingma, 14 units, seed 0=runs/m1m2k_ms03_l100_s0" \
+    --sslvae-log "jonemeth/generative-models=generative-models/ssl-vae/logs/sslvae_2layers_mnist_0100/version_0/log.txt" \
+    --ref 3.33 --ylim 0 12 --title "M1+M2, 100 labels: ppvae and jonemeth/generative-models" \
+    --out docs/m1m2_kingma_long_l100.png
 # M2 on pixels: configs/m2_mnist.toml at 100 / 600 / 1000 / 3000 labels, m2_weighted at 100
 for s in 1 2; do ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed $s --out runs/m2_l100_s$s; done
 for l in 600 1000 3000; do ppvae ssl --config configs/m2_mnist.toml --labels $l --seed 0 --out runs/m2_l${l}_s0; done
