@@ -94,6 +94,18 @@ python -m benchmarks.plot_curves --metric valid_error --metric test_error --step
     --sslvae-log "jonemeth/generative-models=generative-models/ssl-vae/logs/sslvae_2layers_mnist_0100/version_0/log.txt" \
     --ref 3.33 --ylim 0 12 --title "M1+M2, 100 labels: ppvae and jonemeth/generative-models" \
     --out docs/m1m2_kingma_long_l100.png
+# the standard deviations' link: softplus + 0.001, exp(logvar / 2), and the plain-PyTorch M2, on the same
+# features and labelled images (jonemeth's draw), against their log
+ppvae ssl --config configs/m1m2_grey600.toml --labels 100 --seed 0 --set semi.label_rng=numpy --out runs/m1m2g6np_l100_s0
+ppvae ssl --config configs/m1m2_logvar.toml --labels 100 --seed 0 --out runs/m1m2g6nplv_l100_s0
+python -m benchmarks.m2_plain runs/m1m2g6np_l100_s0 --out runs/m2plain_g6np_l100_s0
+python -m benchmarks.plot_curves --metric test_error --max-epoch 450 \
+    --run "softplus std + 0.001 (m1m2_grey600)=runs/m1m2g6np_l100_s0" \
+    --run "exp(logvar / 2) stds (m1m2_logvar)=runs/m1m2g6nplv_l100_s0" \
+    --run "plain-PyTorch M2 (benchmarks.m2_plain)=runs/m2plain_g6np_l100_s0" \
+    --sslvae-log "jonemeth/generative-models log=generative-models/ssl-vae/logs/sslvae_2layers_mnist_0100/version_0/log.txt" \
+    --ref 3.33 --ylim 0 16 --title "M2 on the grey600 features, jonemeth's 100 labels: test error" \
+    --out docs/m1m2_scale_link_l100.png
 # M2 on pixels: configs/m2_mnist.toml at 100 / 600 / 1000 / 3000 labels, m2_weighted at 100
 for s in 1 2; do ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed $s --out runs/m2_l100_s$s; done
 for l in 600 1000 3000; do ppvae ssl --config configs/m2_mnist.toml --labels $l --seed 0 --out runs/m2_l${l}_s0; done
