@@ -79,6 +79,22 @@ def fixed_pair(x: torch.Tensor):
     return pair
 
 
+def tiny_m2_run(out: Path, data_dir: Path, *sets: str) -> Path:
+    """A one-epoch M2 run on 20 labelled MNIST images (600 training, 100 test and 100
+    validation images, 8 hidden units), ``--set`` overrides ``sets`` added; returns ``out``."""
+    from ppvae.cli import main as ppvae_main
+
+    overrides = ["data.n_train=600", "data.n_test=100", "semi.n_valid=100", "model.hidden=[8]",
+                 "guide.hidden=[8]", "guide.classifier_hidden=[8]", *sets]
+    argv = ["ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
+            "--epochs", "1", "--data-dir", str(data_dir), "--no-progress", "--out", str(out)]
+    for o in overrides:
+        argv += ["--set", o]
+    if ppvae_main(argv) != 0:
+        raise RuntimeError(f"the tiny M2 run into {out} failed")
+    return out
+
+
 def pytest_collection_modifyitems(config, items):
     """GPU tests are not run without CUDA: deselected, and said so in the summary."""
     if torch.cuda.is_available():

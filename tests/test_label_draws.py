@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from benchmarks.label_draws import error, logistic_regression, main, nearest_neighbour
+from tests.conftest import tiny_m2_run
 
 
 def test_nearest_neighbour_known_answer():
@@ -32,16 +33,7 @@ def test_a_missing_run_exits_2(tmp_path, capsys):
 
 
 def test_on_a_trained_run_prints_one_row_per_draw(tmp_path, data_dir, capsys):
-    from ppvae.cli import main as ppvae_main
-    from tests.conftest import REPO
-
-    out = tmp_path / "r"
-    assert ppvae_main([
-        "ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
-        "--set", "data.n_train=600", "--set", "data.n_test=100", "--set", "semi.n_valid=100",
-        "--set", "model.hidden=[8]", "--set", "guide.hidden=[8]",
-        "--set", "guide.classifier_hidden=[8]", "--epochs", "1", "--data-dir", str(data_dir),
-        "--no-progress", "--out", str(out)]) == 0
+    out = tiny_m2_run(tmp_path / "r", data_dir)
     capsys.readouterr()
     assert main([str(out), "--seeds", "0", "5", "--data-dir", str(data_dir)]) == 0
     rows = [r.split() for r in capsys.readouterr().out.splitlines()[2:]]

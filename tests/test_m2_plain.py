@@ -10,6 +10,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from benchmarks.m2_plain import PlainM2, main
+from tests.conftest import tiny_m2_run
 
 
 def reference_loss(m: PlainM2, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor,
@@ -57,18 +58,8 @@ def test_loss_equals_the_row_by_row_reference():
 
 @pytest.fixture(scope="module")
 def semi_run_dir(tmp_path_factory, data_dir):
-    from ppvae.cli import main as ppvae_main
-    from tests.conftest import REPO
-
-    out = tmp_path_factory.mktemp("plain") / "r"
-    assert ppvae_main([
-        "ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
-        "--set", "data.n_train=400", "--set", "data.n_test=60", "--set", "semi.n_valid=60",
-        "--set", "model.hidden=[8]", "--set", "guide.hidden=[8]", "--set", "train.batch_size=64",
-        "--set", "semi.labelled_batch_size=5",
-        "--set", "guide.classifier_hidden=[8]", "--epochs", "1", "--data-dir", str(data_dir),
-        "--no-progress", "--out", str(out)]) == 0
-    return out
+    return tiny_m2_run(tmp_path_factory.mktemp("plain") / "r", data_dir, "train.batch_size=64",
+                       "semi.labelled_batch_size=5")
 
 
 def _args(run, out, data_dir, *extra):
@@ -117,16 +108,7 @@ def test_refusals_exit_2(semi_run_dir, data_dir, tmp_path, capsys):
 
 
 def test_settings_the_plain_m2_lacks_are_refused(tmp_path, data_dir, capsys):
-    from ppvae.cli import main as ppvae_main
-    from tests.conftest import REPO
-
-    run = tmp_path / "r"
-    assert ppvae_main([
-        "ssl", "--config", str(REPO / "configs" / "m2_mnist.toml"), "--labels", "20",
-        "--set", "data.n_train=300", "--set", "data.n_test=30", "--set", "semi.n_valid=30",
-        "--set", "model.hidden=[4]", "--set", "guide.hidden=[4]",
-        "--set", "guide.classifier_hidden=[4]", "--set", "semi.labelled_weight=2",
-        "--epochs", "1", "--data-dir", str(data_dir), "--no-progress", "--out", str(run)]) == 0
+    run = tiny_m2_run(tmp_path / "r", data_dir, "semi.labelled_weight=2")
     capsys.readouterr()
     assert main(_args(run, tmp_path / "o", data_dir, "--epochs", "1")) == 2
     assert "has semi.labelled_weight != 1: the plain M2" in capsys.readouterr().err
