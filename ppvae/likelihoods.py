@@ -71,14 +71,19 @@ class _GaussianMean(nn.Module):
 SCALE_LINKS = ("softplus", "logvar")
 
 
+def check_link(link: str) -> None:
+    """Refuse a scale link other than those of ``SCALE_LINKS``."""
+    if link not in SCALE_LINKS:
+        raise ConfigError(f"unknown scale link {link!r}; valid: {', '.join(SCALE_LINKS)}")
+
+
 def std_from(out: torch.Tensor, link: str) -> torch.Tensor:
     """A standard deviation from a layer's output: ``softplus(out)``, or ``exp(out / 2)``
     where ``link`` is ``logvar`` (the output is a log-variance)."""
     if link == "softplus":
         return F.softplus(out)
-    if link == "logvar":
-        return out.mul(0.5).exp()
-    raise ConfigError(f"unknown scale link {link!r}; valid: {', '.join(SCALE_LINKS)}")
+    check_link(link)
+    return out.mul(0.5).exp()
 
 
 class GaussianHead(_GaussianMean):
@@ -87,8 +92,7 @@ class GaussianHead(_GaussianMean):
     def __init__(self, width: int, x_dim: int, sigmoid_mean: bool, min_scale: float,
                  link: str = "softplus") -> None:
         super().__init__()
-        if link not in SCALE_LINKS:
-            raise ConfigError(f"unknown scale link {link!r}; valid: {', '.join(SCALE_LINKS)}")
+        check_link(link)
         self.loc = nn.Linear(width, x_dim)
         self.scale = nn.Linear(width, x_dim)
         self.sigmoid_mean = sigmoid_mean
