@@ -23,8 +23,9 @@ def pretrained(tmp_path, monkeypatch):
 
 @pytest.mark.slow  # the 10,000 test images
 @pytest.mark.usefixtures("pretrained")
-def test_the_pretrained_m1m2_classifier_gives_its_recorded_test_error(data_dir, capsys):
-    run = load("pretrained/m1m2_mnist_l100")
+@pytest.mark.parametrize("name", ["m1m2_mnist_l100", "m1m2_logvar_l100"])
+def test_the_pretrained_m1m2_classifiers_give_their_recorded_test_error(name, data_dir, capsys):
+    run = load(f"pretrained/{name}")
     rows = [m for m in run.metrics if "test_error" in m]
     best = min(rows, key=lambda m: (m["valid_error"], m["epoch"]))  # what best.pt holds
     assert run.metrics[-1]["epoch"] == best["epoch"]
@@ -32,7 +33,7 @@ def test_the_pretrained_m1m2_classifier_gives_its_recorded_test_error(data_dir, 
     error = (run.predict(data.x_test) != data.y_test).float().mean().item()
     assert error == pytest.approx(best["test_error"], abs=2.5e-4)  # 2 near-ties may flip
     assert error < 0.06  # trained with 100 labels; chance is 0.9
-    assert main(["evaluate", "pretrained/m1m2_mnist_l100", "--k", "1", "--no-progress",
+    assert main(["evaluate", f"pretrained/{name}", "--k", "1", "--no-progress",
                  "--data-dir", str(data_dir)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("test error"))
     assert f"{100 * error:.2f}%" in line
