@@ -22,25 +22,16 @@ from typing import Any
 from ppvae.api import read_metrics, read_run_info
 from ppvae.config import RunConfig
 from ppvae.errors import PPVAEError, RunError
+from ppvae.tensorboard import flat_config
 
 # settings that do not change what a run computes per draw, or only say which draw it is
 NOT_RECIPE = {"name", "train.seed", "train.epochs", "train.threads", "train.device",
               "train.tensorboard", "train.image_every", "semi.label_seed"}
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def recipe(cfg: RunConfig) -> str:
     """The run's settings less those in ``NOT_RECIPE``, as one comparable string."""
-    flat = {k: v for k, v in _flat(cfg.to_dict()).items() if k not in NOT_RECIPE}
+    flat = {k: v for k, v in flat_config(cfg.to_dict()).items() if k not in NOT_RECIPE}
     return json.dumps(flat, sort_keys=True)
 
 

@@ -29,12 +29,12 @@ def _writer_class() -> Any:
     return SummaryWriter
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_config(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """A nested config as ``section.key`` -> bool, number or string (lists as strings)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flat_config(v, f"{prefix}{k}."))
         elif isinstance(v, (bool, int, float, str)):
             out[f"{prefix}{k}"] = v
         else:
@@ -108,6 +108,6 @@ class TensorBoardHooks(SilentHooks):
         if completed and metrics and self.start is not None:
             final = {f"final/{k}": v for k, v in metrics[-1].items()
                      if k != "epoch" and isinstance(v, (int, float))}
-            self.writer.add_hparams(_flat(self.start.config.to_dict()), final, run_name=".",
+            self.writer.add_hparams(flat_config(self.start.config.to_dict()), final, run_name=".",
                                     global_step=int(metrics[-1]["epoch"]))
         self.writer.close()
