@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import functools
 import os
 import platform
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ppvae.cli import positive, seed_value
+from ppvae.errors import PPVAEError
+
+__all__ = ["fraction", "guarded", "machine", "machine_tag", "positive", "results_path",
+           "seed_value", "semi_run"]
+
 RESULTS = Path(__file__).resolve().parent / "results"
+
+Main = Callable[[list[str] | None], int]
+
+
+def guarded(main: Main) -> Main:
+    """``main`` with ppvae's errors and unreadable or unwritable files reported as one line
+    on stderr and exit code 2, as the ``ppvae`` command reports them."""
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except PPVAEError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"error: cannot read or write{where}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    return wrapper
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text}")
+    return value
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from benchmarks.common import semi_run
+from benchmarks.common import seed_value, semi_run
 from ppvae.data.labels import LABEL_RNGS, label_split
 from ppvae.errors import PPVAEError
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1, 2])
     p.add_argument("--rngs", nargs="+", default=list(LABEL_RNGS), choices=LABEL_RNGS)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from benchmarks.common import positive
 from ppvae import fit
 from ppvae.config import from_dict, load_config
 from ppvae.data import load_data
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--data-dir")
-    p.add_argument("--subset", type=int, help="only the first N MNIST images (quick checks)")
+    p.add_argument("--subset", type=positive, help="only the first N MNIST images (quick checks)")
     args = p.parse_args(argv)
     try:
         cfg = load_config(args.config, args.set)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks.common import machine, semi_run
+from benchmarks.common import machine, positive, seed_value, semi_run
 from ppvae.errors import PPVAEError
 
 LOG_2PI = math.log(2 * math.pi)
@@ -262,12 +262,12 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="a ppvae semi-supervised run folder (its data and labels)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--epochs", type=int, default=3000)
+    p.add_argument("--epochs", type=positive, default=3000)
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--hidden", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--eval-every", type=positive, default=5)
+    p.add_argument("--hidden", type=positive, default=500)
+    p.add_argument("--seed", type=seed_value, default=0)
+    p.add_argument("--threads", type=positive, default=None)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     if args.epochs < 1 or args.eval_every < 1 or args.hidden < 1 or args.seed < 0:

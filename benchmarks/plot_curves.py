@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from benchmarks.common import guarded, positive
 from ppvae.plots import save, subplots
 
 SSLVAE_LINE = re.compile(r"epoch: (\d+)/\d+, val_accuracy:\s*([\d.]+), test_accuracy:\s*([\d.]+)")
@@ -59,6 +60,7 @@ def _curves(p: argparse.ArgumentParser, args: argparse.Namespace, metrics: list[
     return curves
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--run", action="append", default=[], metavar="LABEL=RUN_DIR")
@@ -72,13 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", choices=sorted(LABELS), action="append",
                    help="what to plot per epoch (errors in percent; repeatable; default "
                         "test_elbo)")
-    p.add_argument("--steps-per-epoch", type=int, action="append",
+    p.add_argument("--steps-per-epoch", type=positive, action="append",
                    help="put SGD steps on the x axis (epochs times this); once for every run, "
                         "or once per --run, in their order")
     p.add_argument("--sslvae-log", action="append", default=[], metavar="LABEL=LOG",
                    help="errors from a jonemeth/generative-models train_sslvae.py log.txt, "
                         "at the first --steps-per-epoch")
-    p.add_argument("--max-epoch", type=int, default=None,
+    p.add_argument("--max-epoch", type=positive, default=None,
                    help="draw every run to this epoch only (runs of unequal length)")
     p.add_argument("--title",
                    default="MNIST z=50, 784-400-50 softplus, batch 256, Adam 1e-3, seed 0")
@@ -86,11 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     fig, ax = subplots((6.5, 4.2))
     metrics = args.metric or ["test_elbo"]
     steps = args.steps_per_epoch or [1]
-    if len(steps) not in (1, len(args.run)) or min(steps) < 1:
-        p.error(f"give --steps-per-epoch (>= 1) once, or once per --run ({len(args.run)}); "
+    if len(steps) not in (1, len(args.run)):
+        p.error(f"give --steps-per-epoch once, or once per --run ({len(args.run)}); "
                 f"got {steps}")
-    if args.max_epoch is not None and args.max_epoch < 1:
-        p.error(f"--max-epoch must be >= 1; got {args.max_epoch}")
     styles = ["o-", "s--", "^:", "d-."]
     curves = _curves(p, args, metrics, steps)
     for label, rows, per in curves:

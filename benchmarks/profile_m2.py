@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, results_path
+from benchmarks.common import guarded, machine, positive, results_path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "m1m2_grey.toml"
@@ -83,11 +83,12 @@ def measure(capability: str | None, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(out.splitlines()[-1])
 
 
+@guarded
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--features", type=int, default=26)
-    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--steps", type=positive, default=100)
+    p.add_argument("--features", type=positive, default=26)
+    p.add_argument("--top", type=positive, default=8)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(results_path("profile_m2")))
     args = p.parse_args()

@@ -1,6 +1,6 @@
 """Test ELBO per epoch: ppvae vs. the Pyro-example-style baseline, same settings and seed.
 
-    python -m benchmarks.quality --epochs 20 --data-dir ../shared/data
+    python -m benchmarks.quality --epochs 20
 
 Prints one row per epoch and writes benchmarks/results/quality_MACHINE_DATE.json.
 """
@@ -16,7 +16,7 @@ import pyro
 import torch
 
 from benchmarks.baselines import per_item_loader, pyro_example_epoch, pyro_example_setup
-from benchmarks.common import machine, results_path
+from benchmarks.common import guarded, machine, positive, results_path, seed_value
 from ppvae.config import load_config
 from ppvae.data import load_data
 
@@ -40,10 +40,11 @@ def pyro_example_curve(x_train: torch.Tensor, x_test: torch.Tensor, epochs: int,
     return rows
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive, default=20)
+    p.add_argument("--seed", type=seed_value, default=0)
     p.add_argument("--data-dir")
     p.add_argument("--out", default=str(results_path("quality")))
     args = p.parse_args(argv)

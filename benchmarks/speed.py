@@ -1,6 +1,6 @@
 """Speed: ppvae's training epoch vs. plain PyTorch and Pyro's vae.py style; log p(x) time.
 
-    python -m benchmarks.speed --data-dir ../shared/data [--rounds 3]
+    python -m benchmarks.speed [--rounds 3]
 
 Variants run interleaved (A B C ... A B C ...) for several rounds on full MNIST
 epochs (784-400-50 softplus VAE, Bernoulli likelihood). Prints median and min seconds
@@ -37,7 +37,7 @@ from benchmarks.baselines import (
     pyro_example_epoch,
     pyro_example_setup,
 )
-from benchmarks.common import machine, results_path
+from benchmarks.common import fraction, guarded, machine, positive, results_path
 from ppvae.config import load_config
 from ppvae.data import load_data
 from ppvae.distributed import resolve_device
@@ -217,15 +217,17 @@ def _loglik(x_test: torch.Tensor) -> dict:
     return ll
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--batch", type=int, action="append", help="batch sizes (default 128, 256)")
-    p.add_argument("--fraction", type=float, default=1.0, help="time this fraction of an epoch")
+    p.add_argument("--rounds", type=positive, default=3)
+    p.add_argument("--batch", type=positive, action="append", help="batch sizes (default 128, 256)")
+    p.add_argument("--fraction", type=fraction, default=1.0, help="time this fraction of an epoch")
     p.add_argument("--no-pyro-example", action="store_true")
     p.add_argument("--only-loglik", action="store_true", help="time only the log p(x)")
-    p.add_argument("--ll-images", type=int, default=40, help="test images for the k=5000 timing")
+    p.add_argument("--ll-images", type=positive, default=40,
+                   help="test images for the k=5000 timing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (pyro-example: CPU only)")
     p.add_argument("--out", default=str(results_path("speed")))
     args = p.parse_args(argv)

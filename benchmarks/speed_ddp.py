@@ -1,6 +1,6 @@
 """Data parallel on one machine: 2 processes x 1 thread against 1 process x 2 threads.
 
-    python -m benchmarks.speed_ddp --data-dir ../shared/data [--rounds 3] [--batch 256]
+    python -m benchmarks.speed_ddp [--rounds 3] [--batch 256]
 
 Trains the MNIST 784-400-50 VAE (configs/mnist_z50.toml) for one epoch over the first
 ``--n-train`` images, alternately as ``ppvae train`` in one process with 2 threads and as
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import machine, machine_tag, results_path
+from benchmarks.common import guarded, machine, machine_tag, positive, results_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,12 +46,13 @@ def epoch_seconds(nproc: int, threads: int, args: argparse.Namespace, out: Path)
     return float(record["seconds"])
 
 
+@guarded
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument("--rounds", type=positive, default=3)
+    p.add_argument("--batch", type=positive, default=256)
+    p.add_argument("--n-train", type=positive, default=20000)
     p.add_argument("--out", default=str(results_path("speed_ddp")))
     args = p.parse_args()
     variants = {"1 process x 2 threads": (1, 2), "2 processes x 1 thread": (2, 1)}

@@ -1,6 +1,6 @@
 """ATen's default CPU kernels against its AVX2 ones (``ATEN_CPU_CAPABILITY=avx2``).
 
-    python -m benchmarks.speed_kernels --data-dir ../shared/data [--rounds 3]
+    python -m benchmarks.speed_kernels [--rounds 3]
 
 Alternates fresh processes with the default kernels and with the AVX2 ones: softplus on
 1M floats (one thread), and one training epoch (the training part, from metrics.jsonl) of
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import machine, results_path
+from benchmarks.common import guarded, machine, positive, results_path
 
 REPO = Path(__file__).resolve().parents[1]
 SOFTPLUS = """
@@ -58,10 +58,11 @@ def epoch(config: str, threads: int, capability: str | None, args: argparse.Name
     return json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["seconds"]
 
 
+@guarded
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=positive, default=3)
     p.add_argument("--out", default=str(results_path("speed_kernels")))
     args = p.parse_args()
     caps = {"default": None, "avx2": "avx2"}

@@ -1,6 +1,6 @@
 """Speed of the importance-sampled log p(x) of a trained run: ppvae's Bernoulli form vs Pyro's.
 
-    python -m benchmarks.speed_loglik runs/mnist_vae_mf --data-dir ../shared/data --n 10
+    python -m benchmarks.speed_loglik runs/mnist_vae_mf --n 10
 
 Times ``ppvae.loglik.log_likelihood`` (k samples per image) on the first ``n`` test images,
 interleaving two forms of the Bernoulli log-likelihood without autograd for several
@@ -21,6 +21,7 @@ from contextlib import contextmanager, nullcontext
 import pyro.distributions as dist
 import torch
 
+from benchmarks.common import guarded, positive
 from ppvae.api import load
 from ppvae.likelihoods import LogitBernoulli
 from ppvae.loglik import log_likelihood
@@ -37,18 +38,19 @@ def pyro_bernoulli_form() -> Iterator[None]:
         LogitBernoulli.log_prob = fast  # type: ignore[method-assign]
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="a trained run folder with a Bernoulli decoder")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--n", type=int, default=10, help="test images per timing")
-    p.add_argument("--k", type=int, default=5000)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--n", type=positive, default=10, help="test images per timing")
+    p.add_argument("--k", type=positive, default=5000)
+    p.add_argument("--rounds", type=positive, default=3)
+    p.add_argument("--threads", type=positive, default=2)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     run = load(args.run)
+    torch.set_num_threads(args.threads)
     x = run.load_data(args.data_dir).x_test[: args.n]
     log_likelihood(run.pair, x[:1], k=args.k)  # warm-up
     times: dict[str, list[float]] = {"ppvae": [], "pyro": []}

@@ -1,6 +1,6 @@
 """Speed of one semi-supervised M2 epoch: ppvae vs. a Pyro ss_vae_M2.py-style baseline.
 
-    python -m benchmarks.speed_m2 --data-dir ../shared/data [--rounds 3] [--fraction 1]
+    python -m benchmarks.speed_m2 [--rounds 3] [--fraction 1]
 
 Settings of the example: MNIST grey levels, 100 labels (balanced, seed 0), the last
 10,000 training images held out, batch 200, 784-500 softplus MLPs, z = 50, y enumerated
@@ -24,7 +24,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from benchmarks.common import machine, results_path
+from benchmarks.common import fraction, guarded, machine, positive, results_path
 from benchmarks.ss_baseline import ss_example_epoch, ss_example_setup, ss_loaders
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -66,11 +66,12 @@ def example_variant(x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor
     return lambda: ss_example_epoch(losses, loaders)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--fraction", type=float, default=1.0,
+    p.add_argument("--rounds", type=positive, default=3)
+    p.add_argument("--fraction", type=fraction, default=1.0,
                    help="time this fraction of the unlabelled images (scaled up to an epoch)")
     p.add_argument("--out", default=str(results_path("speed_m2")))
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """``ppvae evaluate --keep-freed-memory`` against glibc's default malloc settings.
 
-    python -m benchmarks.speed_malloc runs/vae_1ep --data-dir ../shared/data --n 100
+    python -m benchmarks.speed_malloc runs/vae_1ep --n 100
 
 glibc's malloc settings hold for a whole process, so each measurement is a fresh
 ``python -m ppvae evaluate RUN --k K --n N`` process, alternating ``--keep-freed-memory``
@@ -18,7 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.common import guarded, positive
 from benchmarks.speed import paired_ratio
+from ppvae.errors import RunError
 
 
 def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, keep: bool) -> float:
@@ -26,18 +28,22 @@ def evaluate_seconds(run: str, k: int, n: int, data_dir: str | None, keep: bool)
     cmd = [sys.executable, "-m", "ppvae", "evaluate", run, "--k", str(k), "--n", str(n),
            "--no-progress", *(["--data-dir", data_dir] if data_dir else []),
            *(["--keep-freed-memory"] if keep else [])]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise RunError(f"`{' '.join(cmd[1:])}` failed with exit code {done.returncode}: {last}")
     result = json.loads((Path(run) / f"evaluate-k{k}-n{n}.json").read_text())
     return float(result["log_px_seconds"])
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("run")
     p.add_argument("--data-dir")
-    p.add_argument("--k", type=int, default=5000)
-    p.add_argument("--n", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--k", type=positive, default=5000)
+    p.add_argument("--n", type=positive, default=100)
+    p.add_argument("--rounds", type=positive, default=5)
     args = p.parse_args(argv)
     times: dict[str, list[float]] = {"--keep-freed-memory": [], "glibc default": []}
     for r in range(args.rounds):

@@ -1,6 +1,6 @@
 """How a model/guide reads its torch submodules, and what each way costs per SVI step.
 
-    python -m benchmarks.speed_modules --data-dir ../shared/data [--rounds 5] [--batch 128]
+    python -m benchmarks.speed_modules [--rounds 5] [--batch 128]
 
 The MNIST z = 50 VAE (configs/mnist_z50.toml), `trace` ELBO, one epoch over the first
 ``--n-train`` images per variant, interleaved for several rounds:
@@ -29,7 +29,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from benchmarks.common import machine, results_path
+from benchmarks.common import guarded, machine, positive, results_path
 from benchmarks.speed import paired_ratio
 from ppvae import nets
 from ppvae.config import load_config
@@ -83,12 +83,13 @@ def variant(x: torch.Tensor, batch: int, how: str) -> Callable[[], None]:
     return run
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument("--rounds", type=positive, default=5)
+    p.add_argument("--batch", type=positive, default=128)
+    p.add_argument("--n-train", type=positive, default=20000)
     p.add_argument("--out", default=str(results_path("speed_modules")))
     args = p.parse_args(argv)
     cfg = load_config(REPO / "configs" / "mnist_z50.toml")

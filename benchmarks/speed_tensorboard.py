@@ -1,6 +1,6 @@
 """What TensorBoard logging costs per epoch of the MNIST VAE.
 
-    python -m benchmarks.speed_tensorboard --data-dir ../shared/data [--repeats 5]
+    python -m benchmarks.speed_tensorboard [--repeats 5]
 
 Trains one epoch of configs/mnist_z50.toml (60,000 images) for the epoch's time, then times
 the TensorBoard hook of the epoch loop on that run: an epoch with scalars only, and an epoch
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import machine, machine_tag, results_path
+from benchmarks.common import guarded, machine, machine_tag, positive, results_path
 from ppvae import fit
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -30,10 +30,11 @@ from ppvae.train import RunStart
 REPO = Path(__file__).resolve().parents[1]
 
 
+@guarded
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=positive, default=5)
     p.add_argument("--out", default=str(results_path("speed_tensorboard")))
     args = p.parse_args()
     cfg = load_config(REPO / "configs" / "mnist_z50.toml", ["train.epochs=1",

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-from benchmarks.common import semi_run
+from benchmarks.common import positive, semi_run
 from ppvae.data.labels import label_split
 from ppvae.errors import ConfigError, PPVAEError
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run")
     p.add_argument("--best", action="store_true", help="best.pt instead of the last checkpoint")
-    p.add_argument("--block", type=int, default=5000, help="images per training-set block")
+    p.add_argument("--block", type=positive, default=5000, help="images per training-set block")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     try:

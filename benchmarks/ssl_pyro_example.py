@@ -1,6 +1,6 @@
 """Train the ss_vae_M2.py-style re-implementation and print its classification error.
 
-    python -m benchmarks.ssl_pyro_example --data-dir ../shared/data --epochs 20
+    python -m benchmarks.ssl_pyro_example --epochs 20
 
 What a user starting from Pyro's ``examples/vae/ss_vae_M2.py`` gets with the example's
 command-line settings (aux loss multiplier 46, lr 0.00042, beta1 0.95, batch 200, 784-500
@@ -20,7 +20,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from benchmarks.common import machine, results_path
+from benchmarks.common import guarded, machine, positive, results_path
 from benchmarks.ss_baseline import ss_example_epoch, ss_example_setup, ss_loaders
 from ppvae.config import load_config
 from ppvae.data import load_data
@@ -35,11 +35,12 @@ def error(vae: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((vae.encoder_y(x).argmax(-1) != y).sum()) / len(y)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--labels", type=int, default=100)
+    p.add_argument("--epochs", type=positive, default=20)
+    p.add_argument("--labels", type=positive, default=100)
     p.add_argument("--lr", type=float, default=0.00042)
     p.add_argument("--beta1", type=float, default=0.95)
     p.add_argument("--out", default=str(results_path("ssl_pyro_example")))

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import positive
 from ppvae.api import read_metrics, read_run_info
 from ppvae.config import RunConfig
 from ppvae.errors import PPVAEError, RunError
@@ -78,12 +79,9 @@ def group_lines(rows: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("runs", nargs="+")
-    p.add_argument("--max-epoch", type=int, default=None,
+    p.add_argument("--max-epoch", type=positive, default=None,
                    help="read each run's metrics up to this epoch only")
     args = p.parse_args(argv)
-    if args.max_epoch is not None and args.max_epoch < 1:
-        print(f"error: --max-epoch must be >= 1; got {args.max_epoch}", file=sys.stderr)
-        return 2
     try:
         rows = [summarize(r, args.max_epoch) for r in args.runs]
     except PPVAEError as exc:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import guarded, positive, seed_value
 from ppvae import load
 from ppvae.data.toy2d import curve, sample_toy2d, toy2d_log_density
+from ppvae.errors import ConfigError
 from ppvae.latent import decode
 from ppvae.loglik import log_likelihood
 from ppvae.plots import save
@@ -97,18 +99,27 @@ def gap_by_latent(gap: torch.Tensor, z: torch.Tensor, edges: tuple[float, ...] =
     return rows
 
 
+def positive_list(text: str) -> list[int]:
+    """An argparse type: comma-separated integers >= 1."""
+    return [positive(v) for v in text.split(",")]
+
+
+@guarded
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("run")
-    p.add_argument("--n", type=int, default=10000)
-    p.add_argument("--k", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=12345, help="seed of the fresh test points")
+    p.add_argument("--n", type=positive, default=10000)
+    p.add_argument("--k", type=positive, default=1000)
+    p.add_argument("--seed", type=seed_value, default=12345, help="seed of the fresh test points")
     p.add_argument("--out", help="PNG of the three panels")
-    p.add_argument("--k-sweep", default="",
+    p.add_argument("--k-sweep", type=positive_list, default=[],
                    help="comma-separated k: the IS gap of the points with true z < 0.02 for "
                         "each (does the estimator or the model limit the fit there?)")
     args = p.parse_args(argv)
     run = load(args.run)
+    if run.config.data.name != "toy2d":
+        raise ConfigError(f"{args.run} was trained on {run.config.data.name!r}; this compares "
+                          "a toy2d run with the exact density")
     noise = run.config.data.options.noise
     x, z = sample_toy2d(args.n, torch.Generator().manual_seed(args.seed), noise)
     tic = time.perf_counter()
@@ -144,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.k_sweep:
         near = z < EDGES[1]
         result["k_sweep"] = []
-        for k in (int(v) for v in args.k_sweep.split(",")):
+        for k in args.k_sweep:
             torch.manual_seed(0)
             lp_k, _ = log_likelihood(run.pair, x[near], k=k)
             gap_k = float((true[near] - lp_k).mean())

@@ -18,6 +18,7 @@ from ppvae.memory import keep_freed_memory
 from ppvae.plugins import load_plugins, plugin_ref
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 from ppvae.rundir import BEST, CHECKPOINT
+from ppvae.typed import SEED_MAX
 
 if TYPE_CHECKING:
     from ppvae.api import Run
@@ -48,6 +49,17 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """An argparse type: a seed in 0..SEED_MAX."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be in 0..{SEED_MAX}; got {value}")
     return value
 
 
@@ -111,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("run")
     sp.add_argument("--k", type=positive, default=1000, help="importance samples per example")
     sp.add_argument("--n", type=positive, help="evaluate only the first N test examples")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=seed_value, default=0)
     sp.add_argument("--best", action="store_true",
                     help="use best.pt (best validation error) instead of the last checkpoint")
     sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -144,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--n", type=positive, help="how many examples / samples (grid: --grid)")
         sp.add_argument("--grid", type=positive, default=20,
                         help=f"manifold grid side (at most {MAX_GRID})")
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--seed", type=seed_value, default=0)
         sp.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
         sp.add_argument("--threads", type=positive, help="CPU threads (default: torch's choice)")
         if name == "confusion":

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ppvae.errors import ConfigError
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS, Registry
-from ppvae.typed import build, check_keys, to_dict
+from ppvae.typed import build, check_keys, check_seed, to_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,8 +104,7 @@ class TrainConfig:
                      "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1; got {getattr(self, name)}")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"train.seed must be in 0..{2**32 - 1}; got {self.seed}")
+        check_seed("train.seed", self.seed)
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0: torch's choice); got {self.threads}")
         if not 0 <= self.ema < 1:
@@ -169,8 +168,7 @@ class SemiConfig:
                               "semi.n_valid >= 0")
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
             raise ConfigError(f"semi.alpha must be a finite number >= 0; got {self.alpha}")
-        if not 0 <= self.label_seed < 2**32:
-            raise ConfigError(f"semi.label_seed must be in 0..{2**32 - 1}; got {self.label_seed}")
+        check_seed("semi.label_seed", self.label_seed)
         if not self.labelled_weight > 0:
             raise ConfigError(f"semi.labelled_weight must be > 0; got {self.labelled_weight}")
 

@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ppvae.errors import RunError
+from ppvae.errors import PPVAEError, RunError
 from ppvae.rundir import (
     CHECKPOINT,
     METRICS,
@@ -47,7 +47,12 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
     tmp = dst.with_name(f".{dst.name}.export-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write(src, checkpoint, parts, tmp, dst, max_file_bytes)
+        try:
+            _write(src, checkpoint, parts, tmp, dst, max_file_bytes)
+        except ValueError as exc:  # e.g. a row of a tensor larger than max_file_bytes
+            if isinstance(exc, PPVAEError):
+                raise
+            raise RunError(f"cannot export {src.path}: {exc}") from None
         if dst.exists():
             dst.rmdir()
         tmp.rename(dst)  # all or nothing

@@ -466,7 +466,10 @@ class RunDir:
         path = self.file(METRICS)
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        try:
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except ValueError as exc:
+            raise RunError(f"{path} is damaged ({exc}); restore it or delete the run") from None
 
     def write_metrics(self, metrics: list[dict[str, Any]]) -> None:
         atomic_write_text(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))

@@ -11,6 +11,15 @@ from ppvae.errors import ConfigError
 
 T = TypeVar("T")
 
+#: the largest seed a config or a command accepts (seeds are in 0..SEED_MAX)
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(key: str, value: int) -> None:
+    """Raise ConfigError unless ``value`` is a seed in 0..SEED_MAX; ``key`` names it."""
+    if not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"{key} must be in 0..{SEED_MAX}; got {value}")
+
 
 def field_names(cls: type) -> list[str]:
     """Names of a dataclass's fields, in order."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pyro
 import pytest
 import torch
 
+from ppvae.data.base import data_root
 from ppvae.registry import DATASETS, ELBOS, GUIDES, MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,8 +41,8 @@ def clean_pyro_state():
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The shared data folder ($PPVAE_DATA_DIR, else ../shared/data beside the checkout)."""
-    root = Path(os.environ.get("PPVAE_DATA_DIR") or REPO.parent / "shared" / "data")
+    """The data folder every command reads: $PPVAE_DATA_DIR, else the user cache."""
+    root = data_root()
     missing = [p for p in ("MNIST/raw/train-images-idx3-ubyte", "FreyFace/frey_rawface.mat")
                if not (root / p).is_file()]
     if missing:

@@ -71,6 +71,13 @@ TABLE = [
     (["ssl", "--config", M2, "--set", "semi.label_seed=-3"], "semi.label_seed must be in 0.."),
     (["ssl", "--config", M2, "--set", "semi.label_rng=python"],
      "semi.label_rng must be one of 'torch', 'numpy'; got 'python'"),
+    (["train", "--config", TOY, "--set", "data.seed=4294967296"], "data.seed must be in 0.."),
+    (["ssl", "--config", M2, "--set", "data.test_binarize_seed=-1"],
+     "data.test_binarize_seed must be in 0.."),
+    (["train", "--config", str(REPO / "configs" / "frey_z2.toml"), "--set",
+      "data.split_seed=-1"], "data.split_seed must be in 0.."),
+    (["train", "--config", TOY, "--plugin", ""], "plugin '' failed to import"),
+    (["train", "--config", TOY, "--plugin", ".relative"], "plugin '.relative' failed to import"),
 ]
 
 
@@ -98,6 +105,19 @@ def test_bad_files_are_exit_2_with_a_message(tmp_path, toy_run, capsys):
     ]:
         rc, err = cli(args, capsys)
         assert rc == 2 and message in err, err
+    rc, err = cli(["export", str(toy_run), str(tmp_path / "exp"), "--max-file-mb", "1e-6"],
+                  capsys)  # one byte: no row of a weight matrix fits
+    assert rc == 2 and "more than the 1 bytes a file may hold" in err and "Traceback" not in err
+    assert not (tmp_path / "exp").exists()
+    for seed in ("-1", "4294967296"):
+        rc, err = cli(["sample", str(toy_run), "--seed", seed], capsys)
+        assert rc == 2 and "argument --seed: must be in 0..4294967295" in err
+    metrics = toy_run / "metrics.jsonl"
+    good = metrics.read_text()
+    metrics.write_text(good[:-20])  # its last line cut short
+    rc, err = cli(["evaluate", str(toy_run), "--k", "2"], capsys)
+    assert rc == 2 and "metrics.jsonl is damaged" in err, err
+    metrics.write_text(good)
     info = toy_run / "run.json"
     info.write_text(info.read_text()[:100])  # truncated
     rc, err = cli(["evaluate", str(toy_run)], capsys)

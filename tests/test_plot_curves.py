@@ -41,10 +41,10 @@ def test_max_epoch_cuts_every_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--max-epoch", "0"], "--max-epoch must be >= 1"),
+    (["--max-epoch", "0"], "argument --max-epoch: must be >= 1"),
     (["--steps-per-epoch", "1", "--steps-per-epoch", "2", "--steps-per-epoch", "3"],
      "once per --run"),
-    (["--steps-per-epoch", "0"], "once per --run"),
+    (["--steps-per-epoch", "0"], "argument --steps-per-epoch: must be >= 1"),
     (["--run", "c=/nonexistent/run"], "holds no metrics.jsonl"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):

@@ -67,5 +67,7 @@ def test_max_epoch_reads_each_run_up_to_that_epoch(runs, capsys):
 def test_bad_input_exits_2(runs, tmp_path, capsys):
     assert main([runs["a0"], str(tmp_path / "nowhere")]) == 2
     assert "error:" in capsys.readouterr().err
-    assert main([runs["a0"], "--max-epoch", "0"]) == 2
-    assert "--max-epoch must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([runs["a0"], "--max-epoch", "0"])
+    assert exc.value.code == 2
+    assert "argument --max-epoch: must be >= 1" in capsys.readouterr().err

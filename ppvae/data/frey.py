@@ -10,6 +10,7 @@ import torch
 from ppvae.data.base import DataSpec, TensorData, missing_files_error, split_indices
 from ppvae.errors import ConfigError
 from ppvae.registry import DATASETS
+from ppvae.typed import check_seed
 
 URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
 FILE = "frey_rawface.mat"
@@ -27,6 +28,7 @@ class FreyOptions:
     def validate(self) -> None:
         if not 1 <= self.n_test < N_IMAGES:
             raise ConfigError(f"data.n_test must be in 1..{N_IMAGES - 1}; got {self.n_test}")
+        check_seed("data.split_seed", self.split_seed)
 
 
 def frey_images(root: Path, download: bool) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from ppvae.data.base import DataSpec, TensorData, missing_files_error
 from ppvae.errors import ConfigError, DataNotFoundError
 from ppvae.registry import DATASETS
+from ppvae.typed import check_seed
 
 RAW_FILES = [
     "train-images-idx3-ubyte",
@@ -38,6 +39,7 @@ class MNISTOptions:
             v = getattr(self, name)
             if v is not None and not 1 <= v <= limit:
                 raise ConfigError(f"data.{name} must be in 1..{limit}; got {v}")
+        check_seed("data.test_binarize_seed", self.test_binarize_seed)
         rows = 60000 if self.n_train is None else self.n_train
         if not 0 <= self.hold_out < rows:
             raise ConfigError(f"data.hold_out must be in 0..{rows - 1} (it leaves at least one "

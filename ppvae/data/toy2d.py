@@ -10,6 +10,7 @@ import torch
 from ppvae.data.base import DataSpec, TensorData
 from ppvae.errors import ConfigError
 from ppvae.registry import DATASETS
+from ppvae.typed import check_seed
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Toy2dOptions:
             raise ConfigError("data.n_train and data.n_test must be >= 1")
         if not self.noise > 0:
             raise ConfigError(f"data.noise must be > 0; got {self.noise}")
+        check_seed("data.seed", self.seed)
 
 
 def curve(z: torch.Tensor) -> torch.Tensor:
