@@ -42,5 +42,7 @@ def test_on_a_trained_run_prints_one_row_per_draw(tmp_path, data_dir, capsys):
     for r in rows:  # the test error is the mean of the errors on the test set's two halves
         lr_test, half1, half2 = (float(v.strip("%()")) for v in (r[7], r[8], r[10]))
         assert lr_test == pytest.approx((half1 + half2) / 2, abs=0.011)
-    assert main([str(out), "--seeds", "-1", "--data-dir", str(data_dir)]) == 2
-    assert "label seed must be in 0.." in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([str(out), "--seeds", "-1", "--data-dir", str(data_dir)])
+    assert exc.value.code == 2
+    assert "argument --seeds: must be in 0.." in capsys.readouterr().err
