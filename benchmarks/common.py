@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import functools
 import os
@@ -12,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ppvae.cli import positive, seed_value
+from ppvae.cli import argument_type, positive, seed_value
 from ppvae.errors import PPVAEError
 
 __all__ = ["fraction", "guarded", "machine", "machine_tag", "positive", "results_path",
@@ -40,15 +39,8 @@ def guarded(main: Main) -> Main:
     return wrapper
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text}")
-    return value
+#: a number in (0, 1]
+fraction = argument_type(float, "a number", lambda v: 0 < v <= 1, "in (0, 1]")
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,37 +41,28 @@ KEEP_HELP = ("keep freed memory in the process for reuse (glibc): faster k = 500
              "and M2 epochs; the process keeps its peak memory (ppvae/memory.py)")
 
 
-def positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
-    return value
+def argument_type(convert: Callable[[str], Any], noun: str, ok: Callable[[Any], bool],
+                  want: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)`` (else "is not ``noun``"), accepted where ``ok``
+    (else "must be ``want``")."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {want}; got {text}")
+        return value
+    return parse
 
 
-def seed_value(text: str) -> int:
-    """An argparse type: a seed in 0..SEED_MAX."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be in 0..{SEED_MAX}; got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
-    return value
+#: an integer >= 1
+positive = argument_type(int, "an integer", lambda v: v >= 1, ">= 1")
+#: a seed in 0..SEED_MAX
+seed_value = argument_type(int, "an integer", lambda v: 0 <= v <= SEED_MAX, f"in 0..{SEED_MAX}")
+#: a finite number > 0
+positive_float = argument_type(float, "a number", lambda v: 0 < v < float("inf"),
+                               "a finite number > 0")
 
 
 def _parser() -> argparse.ArgumentParser:
