@@ -106,13 +106,13 @@ python -m benchmarks.plot_curves --metric test_error --max-epoch 450 \
     --sslvae-log "jonemeth/generative-models log=generative-models/ssl-vae/logs/sslvae_2layers_mnist_0100/version_0/log.txt" \
     --ref 3.33 --ylim 0 16 --title "M2 on the grey600 features, jonemeth's 100 labels: test error" \
     --out docs/m1m2_scale_link_l100.png
-# three label draws of m1m2_logvar against the same log, to epoch 700
+# three label draws of m1m2_logvar against the same log, to epoch 760
 for s in 1 2; do ppvae ssl --config configs/m1m2_logvar.toml --labels 100 --seed $s --out runs/m1m2lv_l100_s$s; done
-python -m benchmarks.plot_curves --metric test_error --steps-per-epoch 100 --max-epoch 700 \
+python -m benchmarks.plot_curves --metric test_error --steps-per-epoch 100 --max-epoch 760 \
     --run "m1m2_logvar, seed 0 (their labelled images)=runs/m1m2g6nplv_l100_s0" \
     --run "m1m2_logvar, seed 1=runs/m1m2lv_l100_s1" --run "m1m2_logvar, seed 2=runs/m1m2lv_l100_s2" \
     --sslvae-log "jonemeth/generative-models log (seed 0)=generative-models/ssl-vae/logs/sslvae_2layers_mnist_0100/version_0/log.txt" \
-    --ref 3.33 --ylim 0 16 --title "M1+M2, 100 labels, m1m2_logvar: test error of three label draws" \
+    --ref 3.33 --ylim 2 10 --title "M1+M2, 100 labels, m1m2_logvar: test error of three label draws" \
     --out docs/m1m2_logvar_l100.png
 # M2 on pixels: configs/m2_mnist.toml at 100 / 600 / 1000 / 3000 labels, m2_weighted at 100
 for s in 1 2; do ppvae ssl --config configs/m2_mnist.toml --labels 100 --seed $s --out runs/m2_l100_s$s; done
