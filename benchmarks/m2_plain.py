@@ -270,11 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=positive, default=None)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
-    if args.epochs < 1 or args.eval_every < 1 or args.hidden < 1 or args.seed < 0:
-        p.error("--epochs, --eval-every and --hidden must be >= 1, --seed >= 0")
     if args.threads is not None:
-        if args.threads < 1:
-            p.error("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     try:
         fit(args.run, args.out, args.epochs, args.resume, args.eval_every, args.hidden,
